@@ -9,13 +9,15 @@ from __future__ import annotations
 from .engines.base import Engine, Voice
 from .errors import Unsupported, VoiceNotFound
 from .protocol import InlineVoice, VoiceSpec
+from .settings import Settings
 
 
 class VoiceLibrary:
     """The voices a server can speak with."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
+        self.settings = settings
 
     async def resolve(self, spec: VoiceSpec | None, context_id: str | None = None) -> Voice:
         default = self.engine.default_voice()

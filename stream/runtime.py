@@ -1,0 +1,47 @@
+"""The server's long-lived parts, built once at start and shared by every route and session."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .engines import choose_engine, create_engine
+from .engines.base import Engine
+from .metrics import Metrics
+from .settings import Settings
+from .voices import VoiceLibrary
+from .workers import InferencePool
+
+log = logging.getLogger("voicewire")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    voices: VoiceLibrary
+    metrics: Metrics
+    pool: InferencePool
+    engine_reason: str = ""
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
+    """Choose and load the engine (unless one is given, as tests do) and wire the shared parts."""
+    reason = "given by the caller"
+    if engine is None:
+        name, reason = choose_engine(settings)
+        log.info("engine: %s (%s)", name, reason)
+        engine = create_engine(name, settings)
+        engine.load()
+        engine.warmup()
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        voices=VoiceLibrary(engine, settings),
+        metrics=Metrics(),
+        pool=InferencePool(settings.workers),
+        engine_reason=reason,
+    )
