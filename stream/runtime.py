@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
+from .auth import Authenticator
 from .engines import choose_engine, create_engine
 from .engines.base import Engine
 from .metrics import Metrics
+from .sessions import SessionRegistry
 from .settings import Settings
 from .voices import VoiceLibrary
 from .workers import InferencePool
@@ -22,10 +25,17 @@ class Runtime:
     voices: VoiceLibrary
     metrics: Metrics
     pool: InferencePool
+    auth: Authenticator
+    sessions: SessionRegistry
     engine_reason: str = ""
 
     def close(self) -> None:
         self.pool.shutdown()
+
+
+def _default_workers(engine: Engine) -> int:
+    """One GPU runs one synthesis at a time well; the CPU voice uses the cores."""
+    return max(1, min(4, os.cpu_count() or 1)) if engine.name == "piper" else 1
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
@@ -42,6 +52,8 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
         engine=engine,
         voices=VoiceLibrary(engine, settings),
         metrics=Metrics(),
-        pool=InferencePool(settings.workers),
+        pool=InferencePool(settings.workers or _default_workers(engine)),
+        auth=Authenticator(settings.api_keys),
+        sessions=SessionRegistry(settings.limits),
         engine_reason=reason,
     )

@@ -44,7 +44,7 @@ class Settings:
     watermark: bool = True
     data_dir: str = field(default_factory=lambda: str(Path.home() / ".voicewire"))
     api_keys: tuple[str, ...] = ()             # static keys; the key database adds more
-    workers: int = 1                           # inference threads (one GPU: 1)
+    workers: int = 0                           # inference threads; 0 = auto (GPU engines 1, piper: cores)
     voice_cache_size: int = 64
     allow_private_urls: bool = False
     log_level: str = "info"

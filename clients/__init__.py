@@ -1,0 +1,19 @@
+"""Clients for voicewire: the async Python client, the `say` CLI and the browser page."""
+
+from .client import (
+    AudioEvent,
+    CancelledEvent,
+    ContextStream,
+    DoneEvent,
+    ErrorEvent,
+    PhraseEvent,
+    ServerError,
+    TurnResult,
+    VoicewireClient,
+)
+from .tokens import llm_deltas, paced
+
+__all__ = [
+    "AudioEvent", "CancelledEvent", "ContextStream", "DoneEvent", "ErrorEvent", "PhraseEvent",
+    "ServerError", "TurnResult", "VoicewireClient", "llm_deltas", "paced",
+]
