@@ -1,0 +1,71 @@
+"""The `voicewire` command as a user runs it: `serve` in a real process, `say` against it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import soundfile
+
+from tests.conftest import free_port
+
+VOICEWIRE = [sys.executable, "-m", "stream.cli"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([*VOICEWIRE, "serve", "--engine", "auto", "--port", str(port),
+                             "--data-dir", str(tmp_path / "data")], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"server did not start:\n{log.read()}")
+        time.sleep(0.2)
+    yield port, proc, Path(log.name)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_serve_auto_picks_piper_and_says_why_and_say_writes_a_wav(served, tmp_path):
+    port, proc, log = served
+    assert "engine: piper (auto:" in log.read_text()
+    out = tmp_path / "reply.wav"
+    done = subprocess.run(
+        [*VOICEWIRE, "say", "Hello from the command line. This reply streams at thirty tokens a second.",
+         "--url", f"ws://127.0.0.1:{port}/v1/stream", "--tokens-per-second", "30", "-o", str(out)],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "client TTFA" in done.stderr and "server TTFA" in done.stderr
+    audio, rate = soundfile.read(out)
+    assert rate == 22050 and 2.0 < audio.size / rate < 12.0
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it
+    assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in log.read_text()
+
+
+def test_say_reports_an_unreachable_server(tmp_path):
+    done = subprocess.run([*VOICEWIRE, "say", "hi", "--url", f"ws://127.0.0.1:{free_port()}/v1/stream"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "cannot reach" in done.stderr
+
+
+def test_serve_refuses_an_unknown_engine():
+    done = subprocess.run([*VOICEWIRE, "serve", "--engine", "nonsense"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "invalid choice" in done.stderr
