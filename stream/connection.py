@@ -157,6 +157,9 @@ class Connection:
                 return
             if not done:
                 receive.cancel()
+                if self.session.contexts:  # still speaking to a listening client: not idle
+                    self._last_seen = time.monotonic()
+                    continue
                 await self.fatal(IdleTimeout(f"session: no message for {self.limits.idle_timeout_s:g} s"))
                 return
             frame = receive.result()
