@@ -28,11 +28,11 @@ _WORD_LEAD = "*_\"'([{`~<>«“‘¿¡"
 
 # A period after these never ends a sentence: titles precede a name, the rest precede more text.
 _NEVER_FINAL = frozenset(
-    "mr mrs ms mx dr prof sr jr st mt ft gen col capt cpt lt sgt rev sen rep gov pres hon fr "
-    "e.g i.e cf viz vs approx fig figs vol eq ca dept est no nos pp p".split()
+    "mr mrs ms mx dr prof st mt ft gen col capt cpt lt sgt rev sen rep gov pres hon fr "
+    "e.g i.e cf viz vs approx fig figs vol eq ca dept est pp p".split()
 )
 # A period after these may end a sentence; it does when a typical sentence opener follows.
-_AMBIGUOUS = frozenset("etc inc ltd co corp llc bros jr sr a.m p.m am pm u.s u.k u.s.a e.u".split())
+_AMBIGUOUS = frozenset("etc inc ltd co corp llc bros jr sr no nos a.m p.m am pm u.s u.k u.s.a e.u".split())
 _OPENER_WORDS = frozenset(
     "the a an this that these those then there here it its i i'm i'll i've i'd we we're you you're "
     "he she they my our your his her their but and so or if when while what how why who where which "
@@ -44,16 +44,21 @@ _OPENER_WORDS = frozenset(
 _FUNCTION_WORDS = frozenset(
     "a an the of to in on at by for with from into onto and or but nor so as than that which who "
     "whose my your his her its our their this these those is are was were be been am will would "
-    "can could should may might must not no very if".split()
+    "can could should may might must not no very if about above after around before behind below "
+    "beneath between during like near over per since through under until upon via within without "
+    "all any each every some both few many much more most such one two three four five six seven "
+    "eight nine ten eleven twelve twenty thirty forty fifty hundred thousand million billion".split()
 )
 _INITIALISM = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")
-_BACKOFF_WORDS = 4
+_BACKOFF_WORDS = 6
 
 
 def _good_last_word(token: str) -> bool:
-    """A forced cut may follow this token: not a function word, not a number ("3 | p.m.", "5 | km")."""
-    word = token.strip(".,;:!?\"'()*_").lower()
-    return word not in _FUNCTION_WORDS and not any(ch.isdigit() for ch in word)
+    """A forced cut may follow this token: not a function word, title or number ("Dr. | Lee", "3 | p.m.")."""
+    word = token.strip(",;:!?\"'()*_").lower()
+    bare = word.rstrip(".")
+    return (bare not in _FUNCTION_WORDS and not (word.endswith(".") and bare in _NEVER_FINAL)
+            and not any(ch.isdigit() for ch in word))
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ class _Candidate:
     line_first: bool     # that token is the first on its line
     spaced: bool = False
     newline: bool = False
-    defer_from: int = -1  # ambiguous abbreviation: decide once the word starting here is complete
+    defer_from: int = -1  # decide once the word starting here is complete
+    glued: bool = False   # no space before that word: any real word confirms ("done.Then", not "Ph.D")
 
 
 class PhraseCutter:
@@ -173,7 +179,7 @@ class PhraseCutter:
         self._code_chars = 0                        # fenced characters; caps do not count them
         self._run: tuple[str, int] | None = None    # open punctuation run: (kind, start)
         self._cand: _Candidate | None = None
-        self._marks: list[tuple[int, int, int]] = []         # (cut, words before, strength) not taken
+        self._marks: list[tuple[int, int]] = []              # boundaries not taken: (cut, words before)
         self._word_starts: list[tuple[int, int, str]] = []   # (cut, words before, previous token)
         self._prev_token = ""
 
@@ -222,11 +228,8 @@ class PhraseCutter:
         if cut is not None:
             return cut
 
-        size = i + 1 - self._code_chars
-        if size > cfg.hard_chars:
-            return self._fallback(i, any_mark=True)
-        if size == cfg.soft_chars + 1 and not self._mode_first():
-            return self._soft_fallback()
+        if i + 1 - self._code_chars > cfg.hard_chars:
+            return self._fallback(i)
         return None
 
     def _space(self, buf: str, i: int, c: str) -> int | None:
@@ -271,7 +274,7 @@ class PhraseCutter:
                     cut = self._resolve_deferred(buf, i)
                     if cut is not None:
                         return cut
-            elif not (self._run is not None and cand.run_start == self._run[1]):
+            else:
                 cut = self._decide(buf, i, c)
                 if cut is not None:
                     return cut
@@ -282,7 +285,7 @@ class PhraseCutter:
             if i > 0:
                 self._word_starts.append((i, self._words, self._prev_token))
                 if self._mode_first() and self._words >= cfg.first_max_words:
-                    return self._fallback(i, any_mark=True)
+                    return self._fallback(i)
         if not self._token_alnum and c.isalnum():
             self._token_alnum = True
             self._words += 1
@@ -360,9 +363,14 @@ class PhraseCutter:
             return _CLAUSE if cand.spaced and c.isupper() else 0
         word = cand.word
         if not cand.spaced:
-            # "3.14", "v2.1", "report.pdf", "U.S.A" continue a token; "done.Then" is a glued sentence.
-            plain = word.isalpha() and word.islower() and len(word) >= 2 and word != "www"
-            return _SENTENCE if c.isupper() and plain else 0
+            # "3.14", "v2.1", "report.pdf", "U.S.A", "ASP.NET" continue a token; "done.Then" is glued.
+            low = word.lower()
+            plain = (word.isalpha() and len(word) >= 2 and not word.isupper() and low != "www"
+                     and low not in _NEVER_FINAL and low not in _AMBIGUOUS)
+            if c.isupper() and plain:
+                cand.glued = True
+                return -1
+            return 0
         if c.islower() or c in ",;:.!?)]}":
             return 0
         if "!" in core or "?" in core:
@@ -370,7 +378,7 @@ class PhraseCutter:
         low = word.lower()
         if low in _NEVER_FINAL:
             return 0
-        if low in _AMBIGUOUS or _INITIALISM.fullmatch(word) or (len(word) == 1 and word.isupper()):
+        if low in _AMBIGUOUS or _INITIALISM.fullmatch(word) or (len(word) == 1 and word.isalpha()):
             if c.isdigit():
                 return 0
             return -1 if c.isupper() else _SENTENCE
@@ -382,7 +390,8 @@ class PhraseCutter:
         cand = self._cand
         assert cand is not None
         self._cand = None
-        if buf[cand.defer_from:i].lower() in _OPENER_WORDS:
+        word = buf[cand.defer_from:i]
+        if (len(word) >= 2 and word.isalpha()) if cand.glued else word.lower() in _OPENER_WORDS:
             return self._offer(cand.defer_from, _SENTENCE)
         return None
 
@@ -400,7 +409,7 @@ class PhraseCutter:
             ok = words >= cfg.min_words and size > cfg.soft_chars
         if ok:
             return cut
-        self._marks.append((cut, words, strength))
+        self._marks.append((cut, words))
         return None
 
     def _words_before(self, cut: int) -> int:
@@ -410,21 +419,12 @@ class PhraseCutter:
         return self._words
 
     # -- fallbacks when no natural boundary came in time ----------------------------------------------
-    def _soft_fallback(self) -> int | None:
-        """Past the soft length: cut at the last sentence end, else clause, seen so far."""
-        for strength in (_SENTENCE, _CLAUSE):
-            for cut, words, s in reversed(self._marks):
-                if s == strength and words >= self.config.min_words:
-                    return cut
-        return None
-
-    def _fallback(self, i: int, any_mark: bool) -> int:
+    def _fallback(self, i: int) -> int:
         """Forced cut at or before `i`: the last boundary seen, else a word boundary, else `i`."""
         min_words = self.config.min_words
-        if any_mark:
-            for cut, words, _ in reversed(self._marks):
-                if words >= min_words:
-                    return cut
+        for cut, words in reversed(self._marks):
+            if words >= min_words:
+                return cut
         starts = [s for s in self._word_starts if s[1] >= 1]
         for cut, words, prev in reversed(starts[-_BACKOFF_WORDS:]):
             if words >= min_words and _good_last_word(prev):
