@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -46,7 +46,7 @@ class InlineVoice(_Strict):
     reference_audio: str = Field(min_length=1)
 
 
-VoiceSpec = Union[Annotated[str, Field(min_length=1, max_length=128)], InlineVoice]
+VoiceSpec = Annotated[str, Field(min_length=1, max_length=128)] | InlineVoice
 
 
 class OutputFormat(_Strict):
@@ -88,7 +88,7 @@ class KeepaliveMessage(_Strict):
     type: Literal["keepalive"]
 
 
-ClientMessage = Union[InitMessage, TextMessage, FlushMessage, EndMessage, CancelMessage, KeepaliveMessage]
+ClientMessage = InitMessage | TextMessage | FlushMessage | EndMessage | CancelMessage | KeepaliveMessage
 CLIENT_TYPES: dict[str, type[BaseModel]] = {
     "init": InitMessage,
     "text": TextMessage,

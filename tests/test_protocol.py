@@ -90,7 +90,7 @@ def test_invalid_json(frame):
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused(constant):
     with pytest.raises(InvalidJson) as err:
-        parse_client_message('{"type":"text","context_id":"c","text":"x","generation":{"temperature":%s}}' % constant)
+        parse_client_message(f'{{"type":"text","context_id":"c","text":"x","generation":{{"temperature":{constant}}}}}')
     assert constant in err.value.message
 
 
