@@ -1,0 +1,104 @@
+"""The pipecat service inside a real pipecat pipeline, against a real voicewire server (piper)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    TTSUpdateSettingsFrame,
+)
+from pipecat.pipeline.worker import PipelineParams
+from pipecat.tests.utils import SleepFrame, run_test
+
+from agent_adapters.pipecat_tts import VoicewireTTSService
+from clients import llm_deltas
+
+REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
+LONG = ("Let me tell you a long story about the sea. It begins on a grey morning in a small harbour town, "
+        "where the fishing boats were already out and the gulls were loud. Nobody expected the storm.")
+
+
+def llm_turn(text: str) -> list:
+    return [LLMFullResponseStartFrame(), *(LLMTextFrame(d) for d in llm_deltas(text)), LLMFullResponseEndFrame()]
+
+
+def cancelled_contexts(server) -> float:
+    body = httpx.get(f"{server.http_url}/metrics").text
+    match = re.search(r'^voicewire_contexts_total\{outcome="cancelled"\} (\S+)$', body, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_turn_produces_audio_at_pipeline_rate_and_word_frames(server):
+    tts = VoicewireTTSService(url=server.ws_url, settings=VoicewireTTSService.Settings(exaggeration=0.8))
+    down, _ = await run_test(tts, frames_to_send=[*llm_turn(REPLY), SleepFrame(0.5)],
+                             pipeline_params=PipelineParams(audio_out_sample_rate=16000))
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert audio and all(f.sample_rate == 16000 and f.num_channels == 1 for f in audio)
+    seconds = sum(len(f.audio) for f in audio) / 2 / 16000
+    assert 3.0 < seconds < 10.0
+    kinds = [type(f) for f in down]
+    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame) < kinds.index(TTSStoppedFrame)
+    assert len({f.context_id for f in audio}) == 1  # one voicewire context per LLM turn
+    words = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert " ".join(words).split() == REPLY.split()  # phrase timing became word timestamps
+    pts = [f.pts for f in down if isinstance(f, TTSTextFrame)]
+    assert pts == sorted(pts) and pts[-1] > pts[0]
+
+
+async def test_engine_rate_is_resampled_when_the_pipeline_rate_is_not_served(server):
+    tts = VoicewireTTSService(url=server.ws_url)
+    down, _ = await run_test(tts, frames_to_send=[*llm_turn("Short and sweet."), SleepFrame(0.3)],
+                             pipeline_params=PipelineParams(audio_out_sample_rate=32000))
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert audio and all(f.sample_rate == 32000 for f in audio)
+    assert 0.5 < sum(len(f.audio) for f in audio) / 2 / 32000 < 4.0
+
+
+async def test_interruption_cancels_on_the_server_and_no_stale_audio_follows(server):
+    before = cancelled_contexts(server)
+    tts = VoicewireTTSService(url=server.ws_url)
+    down, _ = await run_test(tts, frames_to_send=[
+        *llm_turn(LONG), SleepFrame(1.0), InterruptionFrame(), SleepFrame(1.0),
+        *llm_turn("New answer."), SleepFrame(1.5)])
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    first_ids = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
+    later = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
+    assert len(first_ids) == 1, "audio of the long turn should have started before the interruption"
+    assert later and not first_ids & {f.context_id for f in later}, "stale audio after the interruption"
+    spoken_before = sum(len(f.audio) for f in down[:cut] if isinstance(f, TTSAudioRawFrame)) / 2 / 24000
+    assert spoken_before < 8.0  # the long turn was cut short, not played out
+    assert cancelled_contexts(server) == before + 1
+
+
+async def test_settings_frame_applies_to_the_next_context(server):
+    tts = VoicewireTTSService(url=server.ws_url)
+    delta = VoicewireTTSService.Settings(exaggeration=1.5, temperature=0.0)
+    down, _ = await run_test(tts, frames_to_send=[
+        *llm_turn("First turn."), SleepFrame(1.0), TTSUpdateSettingsFrame(delta=delta),
+        *llm_turn("Second turn."), SleepFrame(1.0)])
+    assert tts._settings.exaggeration == 1.5
+    assert tts._turn_settings() == {"generation": {"exaggeration": 1.5, "temperature": 0.0}}
+    contexts = []
+    for f in down:
+        if isinstance(f, TTSAudioRawFrame) and f.context_id not in contexts:
+            contexts.append(f.context_id)
+    assert len(contexts) == 2
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+async def test_native_server_rates_are_requested_directly(server, rate):
+    tts = VoicewireTTSService(url=server.ws_url)
+    down, _ = await run_test(tts, frames_to_send=[*llm_turn("Hello."), SleepFrame(0.3)],
+                             pipeline_params=PipelineParams(audio_out_sample_rate=rate))
+    assert tts._wire_rate == rate
+    assert all(f.sample_rate == rate for f in down if isinstance(f, TTSAudioRawFrame))
