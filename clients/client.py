@@ -205,6 +205,11 @@ class VoicewireClient:
     def output_format(self) -> dict:
         return self.ready["output_format"]
 
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone; long-lived users (framework plugins) reconnect then."""
+        return self._reader.done()
+
     async def close(self) -> None:
         await self.ws.close()
         self._reader.cancel()
