@@ -107,3 +107,41 @@ def build_checkpoint(directory: Path, *, with_conds: bool = True, seed: int = 0)
         tts.conds.save(directory / "conds.pt")
         clip.unlink()
     return directory
+
+
+# ----- shared, built once per test session ---------------------------------------------------------
+
+TEST_TUNING = {"first_chunk_tokens": 4, "first_chunk_tokens_later": 6, "max_chunk_tokens": 8,
+               "context_tokens": 8, "cfm_steps": 2, "max_new_tokens": 24}
+_SHARED: dict[str, object] = {}
+
+
+def shared_checkpoint(tmp_path_factory) -> Path:
+    """The session's random-weight checkpoint (reduced T3), built on first use."""
+    if "checkpoint" not in _SHARED:
+        with reduced_t3():
+            _SHARED["checkpoint"] = build_checkpoint(tmp_path_factory.mktemp("chatterbox-ckpt"))
+    return _SHARED["checkpoint"]  # type: ignore[return-value]
+
+
+def load_engine(model_dir: Path, data_dir: Path, progress=None, **settings):
+    """A ChatterboxEngine on CPU with the small test tuning, loaded from `model_dir` through `from_local`."""
+    from stream.engines.chatterbox import ChatterboxEngine, StreamTuning
+    from stream.settings import Settings
+
+    engine = ChatterboxEngine(Settings(model_dir=str(model_dir), data_dir=str(data_dir), device="cpu", **settings),
+                              tuning=StreamTuning(**TEST_TUNING), progress=progress)
+    with reduced_t3():
+        engine.load()
+    return engine
+
+
+def shared_engine(tmp_path_factory):
+    """The session's loaded engine (its load-progress messages in `shared_engine.progress`)."""
+    if "engine" not in _SHARED:
+        messages: list[str] = []
+        engine = load_engine(shared_checkpoint(tmp_path_factory), tmp_path_factory.mktemp("chatterbox-data"),
+                             progress=messages.append)
+        engine.load_messages = messages
+        _SHARED["engine"] = engine
+    return _SHARED["engine"]
