@@ -1,0 +1,56 @@
+"""Tiny runs of the benchmark scenarios against a real piper server: they finish and report well.
+
+Speed is not asserted (CI machines are shared and noisy); the shape of the report is.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import concurrency, tables, ttfa
+
+FAST = ["--kinds", "npc", "--rate", "150", "--buffers-ms", "0,100"]
+
+
+def test_ttfa_scenario_reports_every_path_ratio_and_target(tmp_path):
+    ttfa.main([*FAST, "--replies", "2", "--warmup", "0", "--out", str(tmp_path), "--name", "smoke"])
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    assert (tmp_path / "smoke.png").stat().st_size > 1000
+    assert report["scenario"] == "ttfa" and report["engine"]["timing_only"] is False
+    assert sorted({(t["path"], t["reply"]) for t in report["turns"]}) == sorted(
+        (p, r) for p in ("voicewire", "baseline_a", "baseline_b") for r in ("npc-00", "npc-01"))
+    for path in ("voicewire", "baseline_a", "baseline_b"):
+        s = report["summary"][path]
+        assert s["turns"] == 2 and s["ttfa_ms"]["n"] == 2
+        assert 0 < s["ttfb_ms"]["p50"] <= s["ttfa_ms"]["p50"]
+        assert set(s["gaps"]) == {"0ms", "100ms"}
+    ours = [t for t in report["turns"] if t["path"] == "voicewire"]
+    assert all(t["server_ttfa_ms"] is not None and t["phrases"] >= 1 and t["first_phrase"] for t in ours)
+    assert report["ratios"]["ttfa_vs_a"]["n"] == 2 and report["ratios"]["ttfa_vs_a"]["p50"] > 0
+    assert set(report["targets"]) == {"ttfa_vs_a", "zero_gaps_buffer_ms"}
+    assert report["machine"]["cores"] >= 1 and report["pacing"]["tokens_per_second"] == 150
+    assert "| (a) whole reply, one call | 2 |" in tables.ttfa_markdown(report)
+
+
+def test_concurrency_scenario_reports_each_level_and_the_capacity(tmp_path):
+    concurrency.main([*FAST, "--sessions", "1,2", "--turns", "1", "--stagger-ms", "0", "--think-ms", "0",
+                      "--full-sweep", "--p95-bound-ms", "60000", "--out", str(tmp_path), "--name", "smoke"])
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    assert (tmp_path / "smoke.png").stat().st_size > 1000
+    assert [lv["sessions"] for lv in report["levels"]] == [1, 2]
+    assert [lv["turns"] for lv in report["levels"]] == [1, 2]
+    for lv in report["levels"]:
+        assert lv["ttfa_ms"]["p95"] > 0 and lv["cpu"]["server_mean"] is not None
+        assert set(lv["gaps"]) == {"0ms", "100ms"}
+    assert report["capacity"]["bound_ms"] == 60000 and report["capacity"]["buffer"] == "100ms"
+    assert len(report["turns"]) == 3
+    assert "Largest N" in tables.concurrency_markdown(report)
+
+
+@pytest.mark.parametrize("levels", ["0,1", "x", ""])
+def test_concurrency_rejects_a_bad_level_list_before_starting_a_server(levels, capsys):
+    with pytest.raises(SystemExit):
+        concurrency.main(["--sessions", levels])
+    assert "--sessions" in capsys.readouterr().err
