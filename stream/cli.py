@@ -74,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
     serve.set_defaults(func=_serve)
 
+    from clients.chat import add_chat_parser
     from clients.say import add_say_parser
 
     add_say_parser(sub)
+    add_chat_parser(sub)
     return parser
 
 
