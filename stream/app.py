@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from fastapi import FastAPI, Response, WebSocket
+from fastapi.responses import HTMLResponse
 
 from .connection import Connection
 from .runtime import Runtime
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WEB_PAGE = files("clients") / "web" / "index.html"
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -26,6 +29,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        """The browser page: type text, hear it stream (clients/web/index.html)."""
+        return HTMLResponse(WEB_PAGE.read_text(encoding="utf-8"))
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
