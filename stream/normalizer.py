@@ -41,21 +41,24 @@ _INLINE_CODE = re.compile(r"`+([^`\n]*)`+")
 _STRIKE = re.compile(r"~~.*?~~", re.S)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
 _EMPH = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])|(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
-_STRAY_MARKS = re.compile(r"\*{2,}|_{2,}|~~|`|(?<=\s)\*(?=\S)|(?<=^)\*|(?<=\S)\*(?=\s|$)|(?<=\D)\*(?=\D)", re.M)
+# What emphasis left behind (a phrase can end inside **bold**); "snake_case" stays, and "2 * 3" was
+# made "2 times 3" before.
+_TIMES = re.compile(r"(?<=\d)\s*[*×]\s*(?=\d)")
+_STRAY_MARKS = re.compile(r"\*+|_{2,}|~~|`|(?<![^\W_])_|_(?![^\W_])")
 _SNAKE = re.compile(r"(?<=[A-Za-z0-9])_(?=[A-Za-z0-9])")
 
 # -- links, symbols, typography ------------------------------------------------------------------------
-_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']*[^\s<>()\"'.,;:!?]", re.I)
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>()\"']*[^\s<>()\"'.,;:!?]", re.I)
+_EMAIL = re.compile(r"\b\w[\w.+-]*@[\w-]+(?:\.[\w-]+)+\b")
 _DEGREES = re.compile(r"\s?°\s?([CF])\b|\s?°")
 _TYPOGRAPHY = str.maketrans({
     "“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'",
     "…": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ", "\t": " ",
     "→": " to ", "&": " and ", "|": ",",
 })
-_DASH_PAUSE = re.compile(r"\s*—\s*|\s+[-–]{1,2}\s+")
+_DASH_PAUSE = re.compile(r"(?:\s*—[—–-]*|\s+[-–]{1,2}(?=\s))+\s*")
 _DROP_CATEGORIES = frozenset({"So", "Sk", "Cs", "Co", "Cn", "Cf", "Cc"})
-_KEEP_SYMBOLS = frozenset("$€£¥%+=<>/^")
+_KEEP_SYMBOLS = frozenset("$€£¥%+=<>/^`")
 _ABBREVIATIONS = [
     (re.compile(r"\bDr\.(?=\s+[A-Z])"), "Doctor"),
     (re.compile(r"\bMr\.(?=\s)"), "Mister"),
@@ -70,34 +73,35 @@ _ABBREVIATIONS = [
     (re.compile(r"\bNo\.(?=\s?\d)"), "number"),
 ]
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
-_PUNCT_PILEUP = re.compile(r"([,;:])(?:\s*[,;:])+|[,;:]\s*(?=[.!?])")
-_LEADING_PUNCT = re.compile(r"^(?:[\s,;:]|\.{2,}|[-–]+\s)+")
+_PUNCT_PILEUP = re.compile(r"[,;:](?:\s*[,;:])*\s*(?=[.!?])|([,;:])(?:\s*[,;:])+")
+_LEADING_PUNCT = re.compile(r"^(?:[\s,;:>]|#+\s|\.{2,}|[-–+•]+\s)+")  # also line markup bared by the above
 _SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str, options: NormalizerOptions = NormalizerOptions()) -> str:
     """The words the engine should say for one phrase; "" when nothing speakable is left."""
     text = _THINK.sub(" ", text)
+    text = _DEGREES.sub(lambda m: " degrees" + (_TEMPERATURE[m.group(1)] if m.group(1) else ""), text)
+    text = _drop_symbols(text)
     text = _FENCE.sub("\n", text)
     text = _TAG.sub(" ", text)
     text = _lines(text)
+    text = text.translate(_TYPOGRAPHY)
     text = _IMAGE_OR_LINK.sub(r"\1", text)
-    text = _URL.sub(lambda m: _say_address(m.group(0)), text)
-    text = _EMAIL.sub(lambda m: _say_address(m.group(0)), text)
+    text = _URL.sub(_say_url, text)
+    text = _EMAIL.sub(_say_email, text)
     text = _INLINE_CODE.sub(r"\1", text)
     text = _STRIKE.sub(" ", text)
+    text = _TIMES.sub(" times ", text)
     text = _STRONG.sub(r"\2", text)
     text = _EMPH.sub(lambda m: m.group(1) or m.group(2), text)
     text = _STRAY_MARKS.sub("", text)
     text = _SNAKE.sub(" ", text)
-    text = _DEGREES.sub(lambda m: " degrees" + (_TEMPERATURE[m.group(1)] if m.group(1) else ""), text)
     text = _DASH_PAUSE.sub(", ", text)
-    text = text.translate(_TYPOGRAPHY)
-    text = _drop_symbols(text)
-    for pattern, words in _ABBREVIATIONS:
-        text = pattern.sub(words, text)
     if options.spell_out_numbers:
         text = spell_numbers(text)
+    for pattern, words in _ABBREVIATIONS:
+        text = pattern.sub(words, text)
     text = _SPACES.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _PUNCT_PILEUP.sub(lambda m: m.group(1) or "", text)
@@ -125,12 +129,18 @@ def _lines(text: str) -> str:
     return " ".join(out)
 
 
-def _say_address(address: str) -> str:
-    """A URL by its host, an e-mail in full: "example dot com", "jo dot doe at example dot com"."""
-    address = re.sub(r"^(?:https?://)?(?:www\.)?", "", address, flags=re.I)
-    if "@" not in address:
-        address = re.split(r"[/?#]", address, maxsplit=1)[0]
-    return " " + address.replace(".", " dot ").replace("@", " at ").replace("_", " ") + " "
+def _say_url(match: re.Match[str]) -> str:
+    """A URL is said by its host: "docs dot python dot org"; the path is noise when spoken."""
+    host = re.split(r"[/?#@]", re.sub(r"^(?:https?://)?(?:www\.)?", "", match.group(0), flags=re.I))[0]
+    return _say_dotted(host)
+
+
+def _say_email(match: re.Match[str]) -> str:
+    return _say_dotted(match.group(0).replace("@", " at "))
+
+
+def _say_dotted(address: str) -> str:
+    return " " + address.replace(".", " dot ").replace("_", " ") + " "
 
 
 def _drop_symbols(text: str) -> str:
@@ -138,7 +148,7 @@ def _drop_symbols(text: str) -> str:
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat in _DROP_CATEGORIES and ch not in _KEEP_SYMBOLS:
+        if cat in _DROP_CATEGORIES and ch not in _KEEP_SYMBOLS and ch != "\n":
             kept.append(" " if cat in ("So", "Cc") else "")
         elif cat in ("Mn", "Me") and (0xFE00 <= ord(ch) <= 0xFE0F or ch == "\u20e3"):
             continue
@@ -160,12 +170,13 @@ _UNITS = {
     "kb": "kilobyte", "mb": "megabyte", "gb": "gigabyte", "tb": "terabyte", "ghz": "gigahertz",
     "mhz": "megahertz", "hz": "hertz", "kw": "kilowatt", "kwh": "kilowatt hour", "w": "watt", "v": "volt",
 }
-_AMBIGUOUS_UNITS = frozenset("in m s h g l w v min mi hr ft".split())
+_AMBIGUOUS_UNITS = frozenset("in m s h g l w v min hr ft".split())
 _IRREGULAR_PLURALS = {"foot": "feet", "inch": "inches", "penny": "pence", "mile per hour": "miles per hour",
                       "kilometer per hour": "kilometers per hour", "kilowatt hour": "kilowatt hours", "yen": "yen"}
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _NUMBER_TOKENS = re.compile(
-    r"(?P<phone>\b\d{3}[-.]\d{3}[-.]\d{4}\b)"
+    r"(?P<numbered>\bNo\.(?=\s?\d))"
+    r"|(?P<phone>\b\d{3}[-.]\d{3}[-.]\d{4}\b)"
     r"|(?P<time>\b(?P<h>[01]?\d|2[0-3]):(?P<mi>[0-5]\d)(?::[0-5]\d)?(?:\s?(?P<ampm>[ap])\.?m\.?(?=\W|$))?)"
     r"|(?P<ampm_only>\b(?P<h2>1[0-2]|0?[1-9])\s?(?P<ap2>[ap])\.?m\.?(?=\W|$))"
     r"|(?P<version>\bv(?P<ver>\d+(?:\.\d+)+)\b)"
@@ -186,6 +197,8 @@ def spell_numbers(text: str) -> str:
 
 def _spell_match(m: re.Match[str]) -> str:
     g = m.groupdict()
+    if g["numbered"]:
+        return "number"
     if g["phone"]:
         return " ".join(_DIGITS[d] if d.isdigit() else "," for d in g["phone"])
     if g["time"]:
@@ -207,8 +220,8 @@ def _spell_match(m: re.Match[str]) -> str:
     if g["unit"]:
         sign = "minus " if g["uneg"] else ""
         unit = _unit(g["uu"], spaced=m.group(0)[len(g["uneg"] or "") + len(g["un"]):][:1] == " ")
-        tail = " " + _plural(unit, g["un"]) if unit else m.group(0)[m.group(0).index(g["un"]) + len(g["un"]):]
-        return sign + _cardinal(g["un"]) + tail
+        # An unknown suffix is read as letters after the number: "4B" -> "four B", "10K" -> "ten K".
+        return sign + _cardinal(g["un"]) + " " + (_plural(unit, g["un"]) if unit else g["uu"])
     return ("minus " if g["nneg"] else "") + _cardinal(g["nn"], year_ok="," not in g["nn"])
 
 
