@@ -57,6 +57,7 @@ _TYPOGRAPHY = str.maketrans({
     "→": " to ", "&": " and ", "|": ",",
 })
 _DASH_PAUSE = re.compile(r"(?:\s*—[—–-]*|\s+[-–]{1,2}(?=\s))+\s*")
+_ASCII_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 _DROP_CATEGORIES = frozenset({"So", "Sk", "Cs", "Co", "Cn", "Cf", "Cc"})
 _KEEP_SYMBOLS = frozenset("$€£¥%+=<>/^`")
 _ABBREVIATIONS = [
@@ -145,6 +146,8 @@ def _say_dotted(address: str) -> str:
 
 def _drop_symbols(text: str) -> str:
     """Remove emoji, pictographs, variation selectors, joiners and other symbols no voice can say."""
+    if text.isascii():
+        return _ASCII_CONTROL.sub(" ", text)
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)
