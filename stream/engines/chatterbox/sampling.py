@@ -104,8 +104,9 @@ def llama_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
         history = torch.cat([history, token], dim=1)
         # Queue the next forward before reading the token on the host, so a GPU keeps working
         # through the device-to-host sync that streaming needs; after EOS that step is discarded.
-        nxt = (t3.speech_emb(token) + t3.speech_pos_emb.get_fixed_embedding(step + 1)).expand(batch, -1, -1)
-        out = t3.tfmr(inputs_embeds=nxt.to(embeds.dtype), past_key_values=cache, use_cache=True)
+        if step + 1 < params.max_new_tokens:
+            nxt = (t3.speech_emb(token) + t3.speech_pos_emb.get_fixed_embedding(step + 1)).expand(batch, -1, -1)
+            out = t3.tfmr(inputs_embeds=nxt.to(embeds.dtype), past_key_values=cache, use_cache=True)
         value = int(token)
         if value == hp.stop_speech_token:
             return
@@ -146,7 +147,8 @@ def turbo_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
             token = _pick(torch.softmax(logits, dim=-1), generator)
         generated.append(token)
         history = torch.cat(generated, dim=1)
-        out = t3.tfmr(inputs_embeds=t3.speech_emb(token), past_key_values=cache, use_cache=True)
+        if len(generated) < params.max_new_tokens:
+            out = t3.tfmr(inputs_embeds=t3.speech_emb(token), past_key_values=cache, use_cache=True)
         value = int(token)
         if value == hp.stop_speech_token:
             return
