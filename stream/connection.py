@@ -47,6 +47,7 @@ from .workers import ChunkStream
 
 log = logging.getLogger("voicewire.session")
 TICK_S = 0.05
+CLOSE_TIMEOUT_S = 2.0  # a close frame that cannot be written by then (peer not reading) is abandoned
 
 
 class ClientGone(Exception):
@@ -66,6 +67,10 @@ class Connection:
         self._jobs: dict[int, ChunkStream] = {}  # phrase identity -> job (current and prefetched)
         self._last_seen = time.monotonic()
         self.api_key: str | None = None
+        self._speaker_task: asyncio.Task | None = None
+        self._stalled = False
+        self._shutting_down = False
+        self._shut_down = asyncio.Event()
 
     # -- sending ----------------------------------------------------------------------------
     async def send(self, message: dict) -> None:
@@ -75,6 +80,7 @@ class Connection:
             try:
                 await asyncio.wait_for(self.ws.send_text(dumps(message)), self.limits.stalled_client_timeout_s)
             except asyncio.TimeoutError:
+                self._stalled = True
                 raise ClientGone("client stopped reading") from None
             except (WebSocketDisconnect, RuntimeError, OSError) as exc:
                 raise ClientGone(str(exc)) from None
@@ -86,8 +92,8 @@ class Connection:
     async def close(self, code: int, reason: str = "") -> None:
         if self.ws.client_state is WebSocketState.CONNECTED:
             try:
-                await self.ws.close(code=code, reason=reason[:120])
-            except (RuntimeError, OSError):
+                await asyncio.wait_for(self.ws.close(code=code, reason=reason[:120]), CLOSE_TIMEOUT_S)
+            except (RuntimeError, OSError, asyncio.TimeoutError):
                 pass
 
     def ready_message(self) -> dict:
@@ -118,7 +124,7 @@ class Connection:
         except ClientGone:
             return
         self.rt.metrics.active_sessions.inc()
-        speaker = asyncio.create_task(self._speaker(), name=f"speaker-{self.id}")
+        speaker = self._speaker_task = asyncio.create_task(self._speaker(), name=f"speaker-{self.id}")
         ticker = asyncio.create_task(self._ticker(), name=f"ticker-{self.id}")
         try:
             await self.send(self.ready_message())
@@ -126,6 +132,13 @@ class Connection:
         except ClientGone:
             pass
         finally:
+            if self._shutting_down:  # the speaker was stopped for it: let the final messages go out
+                await self._shut_down.wait()
+            if self._stalled:
+                # Whatever it reads next ends with this close frame; its generation stopped already.
+                timeout = self.limits.stalled_client_timeout_s
+                log.warning("session %s: client read nothing for %g s; closing it", self.id, timeout)
+                await self.close(1008, f"client stopped reading for {timeout:g} s")
             for task in (speaker, ticker):
                 task.cancel()
             for job in list(self._jobs.values()):
@@ -143,7 +156,27 @@ class Connection:
         await self.close(code or err.close_code or 1011, err.message)
 
     async def shutdown(self) -> None:
-        """Server stop: tell the client, then close; in-flight contexts end with the socket."""
+        """Server stop: each open context gets its final `cancelled` (what was and was not spoken),
+        then `shutting_down` and close 1001."""
+        self._shutting_down = True
+        try:
+            await self._final_messages()
+        finally:
+            self._shut_down.set()
+
+    async def _final_messages(self) -> None:
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+            await asyncio.gather(self._speaker_task, return_exceptions=True)
+        for job in list(self._jobs.values()):
+            job.stop()
+        try:
+            while (ctx := self.session.head()) is not None:
+                if ctx.state is not ContextState.CANCELLED:
+                    self.session.cancel(ctx.id)
+                await self._finish(ctx)
+        except ClientGone:
+            return
         await self.fatal(ServerShuttingDown("server: shutting down"))
 
     async def _receive_loop(self, speaker: asyncio.Task) -> None:
@@ -269,7 +302,9 @@ class Connection:
                                    first_in_context=phrase.index == 0)
         engine = self.rt.engine
         started = time.monotonic()
-        job = self.rt.pool.stream(lambda cancel: engine.synthesize(request, cancel), threading.Event())
+        job = self.rt.pool.stream(lambda cancel: engine.synthesize(request, cancel), threading.Event(),
+                                  lookahead=self.limits.send_buffer_chunks,
+                                  stall_timeout_s=self.limits.engine_stall_timeout_s)
         job.started = started
         self._jobs[id(phrase)] = job
 

@@ -10,7 +10,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from .errors import InvalidJson, InvalidMessage, OutOfRange
 
@@ -67,6 +67,16 @@ class TextMessage(_Strict):
     text: str
     voice: VoiceSpec | None = None
     generation: GenerationSettings | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _scalar_values_only(cls, value: str) -> str:
+        """A JSON escape like \\ud800 decodes to a lone surrogate, which no engine or UTF-8 frame can carry."""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains an unpaired surrogate escape; text must be valid Unicode") from None
+        return value
 
 
 class FlushMessage(_Strict):
@@ -167,7 +177,7 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
             f"type: must be one of {', '.join(CLIENT_TYPES)} (got {str(kind)[:40]!r})", context_id=context_id
         )
     try:
-        return _ADAPTERS[kind].validate_python(data)
+        return _ADAPTERS[kind].validate_python(data, strict=True)  # a JSON `true` is no seed, "0.5" no number
     except ValidationError as exc:
         raise describe_validation_error(exc, context_id) from None
 

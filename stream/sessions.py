@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Protocol
 
@@ -38,5 +39,5 @@ class SessionRegistry:
                 self._per_key[session.api_key] -= 1
 
     async def shutdown_all(self) -> None:
-        for session in list(self.live):
-            await session.shutdown()
+        """Final messages to every session at once, so one stalled client cannot hold up the rest."""
+        await asyncio.gather(*(session.shutdown() for session in list(self.live)), return_exceptions=True)

@@ -28,6 +28,7 @@ class Limits:
     min_reference_seconds: float = 1.0
     send_buffer_chunks: int = 32               # outgoing audio chunks queued per session
     stalled_client_timeout_s: float = 30.0     # a client that reads nothing this long is closed
+    engine_stall_timeout_s: float = 60.0       # a synthesis with no chunk this long fails its context (internal)
 
     def to_wire(self) -> dict:
         return dataclasses.asdict(self)
