@@ -32,6 +32,11 @@ GENERATION_FIELDS = ("exaggeration", "temperature", "cfg_weight", "min_p", "top_
                      "speed")
 SERVER_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 KEEPALIVE_INTERVAL_S = 30.0
+# pipecat ends an audio context that gets no item for this long. voicewire ends every context
+# explicitly (`done`/`cancelled`/`error`), and a later turn's audio legitimately waits behind the
+# earlier one (contexts are spoken in order), so pipecat's 3 s guess would drop real audio on a busy
+# or slow (CPU) engine.
+STOP_FRAME_TIMEOUT_S = 15.0
 
 
 def _unset() -> Any:
@@ -65,6 +70,7 @@ class VoicewireTTSService(WebsocketTTSService):
                                      **{name: None for name in GENERATION_FIELDS})
         if settings is not None:
             store.apply_update(settings)
+        kwargs.setdefault("stop_frame_timeout_s", STOP_FRAME_TIMEOUT_S)
         super().__init__(text_aggregation_mode=text_aggregation_mode, push_text_frames=False,
                          push_start_frame=True, sample_rate=sample_rate, settings=store, **kwargs)
         self._url = url
