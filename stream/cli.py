@@ -9,6 +9,8 @@ import sys
 from .engines import ENGINE_NAMES
 from .settings import from_env
 
+SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, open sessions get this long for their final messages
+
 
 def _serve(args: argparse.Namespace) -> int:
     import ipaddress
@@ -44,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not runtime.auth.required and not loopback:
         log.warning("no API keys configured and bound to %s: anyone who can reach it can use it", settings.host)
     log.info("listening on ws://%s:%d/v1/stream", settings.host, settings.port)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(runtime),
         host=settings.host,
         port=settings.port,
@@ -53,7 +55,29 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+    _graceful_server(config, runtime).run()
     return 0
+
+
+def _graceful_server(config, runtime):
+    """uvicorn's server, except that on SIGTERM/SIGINT open sessions get their final messages
+    (`cancelled` per open context, then `shutting_down`, close 1001) before uvicorn drops sockets."""
+    import asyncio
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            for server in self.servers:  # no new sessions while the open ones are told
+                server.close()
+            try:
+                await asyncio.wait_for(runtime.sessions.shutdown_all(), SHUTDOWN_GRACE_S)
+            except asyncio.TimeoutError:
+                logging.getLogger("voicewire").warning("sessions not closed within %g s; dropping them",
+                                                       SHUTDOWN_GRACE_S)
+            await super().shutdown(sockets)
+
+    return GracefulServer(config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -304,7 +304,8 @@ class Connection:
         started = time.monotonic()
         job = self.rt.pool.stream(lambda cancel: engine.synthesize(request, cancel), threading.Event(),
                                   lookahead=self.limits.send_buffer_chunks,
-                                  stall_timeout_s=self.limits.engine_stall_timeout_s)
+                                  stall_timeout_s=self.limits.engine_stall_timeout_s,
+                                  priority=0 if phrase.index == 0 else 1)
         job.started = started
         self._jobs[id(phrase)] = job
 

@@ -6,6 +6,9 @@ its consumer has taken a chunk. So a slow or stalled client pauses generation fo
 only, never holds a worker hostage, and one job never buffers more than `lookahead` chunks.
 `cancel` is checked between chunks, which bounds barge-in latency to one chunk.
 
+Jobs wait in a priority queue: a context's first phrase (what its time-to-first-audio waits on)
+goes before later phrases, whose listeners still have audio playing.
+
 A job that makes no progress for `stall_timeout_s` while it is on a worker is declared hung: its
 consumer gets `EngineStalled` and the pool starts a replacement thread, so capacity is kept (Python
 cannot kill a thread; the hung one retires if its call ever returns). Threads are daemons and
@@ -17,6 +20,7 @@ native runtime) goes away.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
@@ -41,9 +45,10 @@ class InferencePool:
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._tasks: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
+        self._order = itertools.count()  # FIFO within a priority
         self._lock = threading.Lock()
-        self._hung = 0      # threads stuck in an engine call; each retires one thread when it returns
+        self._hung: set[threading.Thread] = set()  # replaced while stuck; each retires if it ever returns
         self._closed = False
         self._threads: list[threading.Thread] = []
         for _ in range(self.workers):
@@ -56,27 +61,28 @@ class InferencePool:
 
     def _work(self) -> None:
         while True:
-            task = self._tasks.get()
+            _, _, task = self._tasks.get()
             if task is None:
                 return
             task()
             with self._lock:
-                if self._hung > 0:  # a replacement took this thread's place while it was stuck
-                    self._hung -= 1
+                if threading.current_thread() in self._hung:  # a replacement took its place meanwhile
+                    self._hung.discard(threading.current_thread())
                     return
 
-    def submit(self, task: Callable[[], None]) -> None:
+    def submit(self, task: Callable[[], None], priority: int = 1) -> None:
+        """Queue `task`; lower `priority` runs first (0: a first phrase)."""
         if self._closed:
             raise RuntimeError("inference pool is shut down")
-        self._tasks.put(task)
+        self._tasks.put((priority, next(self._order), task))
 
-    def replace_hung_worker(self) -> None:
-        """Start a thread in place of one stuck in an engine call (at most `workers` at a time)."""
+    def replace_hung_worker(self, thread: threading.Thread) -> None:
+        """Start a thread in place of `thread`, stuck in an engine call (at most `workers` replaced at once)."""
         with self._lock:
-            if self._closed or self._hung >= self.workers:
-                log.error("engine stalled; %d workers already stuck, not replacing", self._hung)
+            if self._closed or thread in self._hung or len(self._hung) >= self.workers:
+                log.error("engine stalled; %d workers already stuck, not replacing", len(self._hung))
                 return
-            self._hung += 1
+            self._hung.add(thread)
         log.error("engine stalled on a worker; started a replacement thread")
         self._spawn()
 
@@ -86,7 +92,7 @@ class InferencePool:
             self._closed = True
             threads = list(self._threads)
         for _ in threads:
-            self._tasks.put(None)
+            self._tasks.put((-1, next(self._order), None))
         deadline = time.monotonic() + timeout_s
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -95,18 +101,19 @@ class InferencePool:
             log.error("%d inference threads still busy at shutdown; exiting without them", stuck)
 
     def stream(self, produce: Callable[[threading.Event], Iterator[np.ndarray]], cancel: threading.Event,
-               lookahead: int = 4, stall_timeout_s: float = 60.0) -> ChunkStream:
+               lookahead: int = 4, stall_timeout_s: float = 60.0, priority: int = 1) -> ChunkStream:
         """Start `produce(cancel)` on a worker; iterate the result with `async for`."""
-        return ChunkStream(self, produce, cancel, lookahead, stall_timeout_s)
+        return ChunkStream(self, produce, cancel, lookahead, stall_timeout_s, priority)
 
 
 class ChunkStream:
     """Async iterator over one synthesis job's chunks; `done` resolves when the generator is finished."""
 
     def __init__(self, pool: InferencePool, produce: Callable[[threading.Event], Iterator[np.ndarray]],
-                 cancel: threading.Event, lookahead: int, stall_timeout_s: float) -> None:
+                 cancel: threading.Event, lookahead: int, stall_timeout_s: float, priority: int = 1) -> None:
         self._loop = asyncio.get_running_loop()
         self._pool = pool
+        self._priority = priority
         self._produce = produce
         self._gen: Iterator[np.ndarray] | None = None
         self.cancel = cancel
@@ -116,6 +123,7 @@ class ChunkStream:
         self._chunks: deque[np.ndarray] = deque()
         self._parked = False
         self._on_worker = False
+        self._worker: threading.Thread | None = None  # the thread running the current step
         self._progress_at = 0.0
         self._end: object = None                # _DONE, _CANCELLED or the engine's exception
         self._stopped = False
@@ -128,6 +136,7 @@ class ChunkStream:
         """Run the generator until it ends, is cancelled, or `lookahead` chunks wait unread."""
         with self._lock:
             self._on_worker = True
+            self._worker = threading.current_thread()
             self._progress_at = time.monotonic()
         end: object = None
         try:
@@ -177,7 +186,7 @@ class ChunkStream:
     # -- loop side --------------------------------------------------------------------------
     def _submit(self) -> None:
         try:
-            self._pool.submit(self._step)
+            self._pool.submit(self._step, self._priority)
         except RuntimeError as exc:
             self._finish(exc)
 
@@ -212,9 +221,10 @@ class ChunkStream:
         with self._lock:
             idle = time.monotonic() - self._progress_at
             hung = self._on_worker and not self._chunks and self._end is None and idle >= self._stall_timeout_s
-        if hung:
+            worker = self._worker
+        if hung and worker is not None:
             self.stop()
-            self._pool.replace_hung_worker()
+            self._pool.replace_hung_worker(worker)
             raise EngineStalled(f"engine produced no audio for {idle:.1f} s (deadline {self._stall_timeout_s:g} s)")
 
     def stop(self) -> None:
