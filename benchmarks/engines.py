@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ import numpy as np
 from stream.engines.base import Engine, SynthesisRequest
 from stream.protocol import GenerationSettings
 from stream.settings import Settings
+
+# The package draws a tqdm bar per generate() call; tqdm reads this when first imported, and the
+# server process inherits it.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 # Fixed sampling for every turn: Piper's output becomes deterministic at temperature 0, and
 # Chatterbox gets the hosted API's defaults with a seed so both sides sample alike.

@@ -27,7 +27,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     pacing.add_argument("--first-token-delay-ms", type=float, default=0.0,
                         help="the LLM's own time to first token (before t0, not part of TTFA)")
     out = parser.add_argument_group("measurement and output")
-    out.add_argument("--buffers-ms", default="0,100", help="jitter-buffer sizes the player simulation runs with")
+    out.add_argument("--buffers-ms", default="0,100,250", help="jitter-buffer sizes the player simulation runs with")
     out.add_argument("--kinds", default="chat,npc,long", help="corpus kinds to use")
     out.add_argument("--replies", type=int, default=0, help="use only this many replies (0: all)")
     out.add_argument("--seed", type=int, default=1, help="seeds the token jitter (reply i uses seed + i)")

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from .measure import summarize
@@ -140,14 +141,17 @@ def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
     cdf.grid(alpha=0.3, which="both")
     cdf.legend(fontsize=8)
     ours = {t.reply: t.ttfa_ms for t in turns if t.path == "voicewire"}
+    bins = np.geomspace(0.01, 10, 31)
     for name in ("baseline_a", "baseline_b"):
         label, color = PATH_STYLE[name]
         pairs = [(ours[t.reply] / t.ttfa_ms) for t in turns
                  if t.path == name and t.ttfa_ms and ours.get(t.reply)]
         if pairs:
-            ratio.hist(pairs, bins=20, alpha=0.6, color=color, label=f"voicewire / {label}")
+            ratio.hist(np.clip(pairs, bins[0], bins[-1]), bins=bins, alpha=0.6, color=color,
+                       label=f"voicewire / {label}")
+    ratio.set_xscale("log")
     ratio.axvline(0.10, color="black", linestyle="--", linewidth=1, label="target vs (a): 0.10")
-    ratio.set_xlabel("per-reply TTFA ratio")
+    ratio.set_xlabel("per-reply TTFA ratio (log)")
     ratio.set_ylabel("replies")
     ratio.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)

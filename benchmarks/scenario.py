@@ -85,6 +85,8 @@ class TurnRecord:
     phrases: int = 0
     first_phrase: str = ""
     session: int = 0
+    arrivals_ms: list[tuple[float, float]] = field(default_factory=list)  # (arrival, audio length) per piece
+    phrases_at_ms: list[float] = field(default_factory=list)   # ours: each `phrase` message's arrival
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,7 +99,9 @@ def record(reply: Reply, path: str, sched: Schedule, audio: TurnAudio, metrics: 
         audio_s=metrics.audio_s, gaps_ms=metrics.gaps,
         delivery_rtf=(last - first) / metrics.audio_s if metrics.audio_s > 0 else None,
         text_wait_ms=None if text_wait_s is None else text_wait_s * 1000,
-        synth_ms=None if synth_s is None else synth_s * 1000, **fields,
+        synth_ms=None if synth_s is None else synth_s * 1000,
+        arrivals_ms=[(round(a.at_s * 1000, 1), round(a.samples * 1000 / audio.sample_rate, 1)) for a in audio.arrivals],
+        **fields,
     )
 
 
@@ -120,14 +124,14 @@ async def stream_turn(client: VoicewireClient, reply: Reply, sched: Schedule, pa
 
     sender = asyncio.create_task(send())
     audio: list[AudioEvent] = []
-    first_phrase: PhraseEvent | None = None
+    phrases: list[PhraseEvent] = []
     done: DoneEvent | None = None
     try:
         async for event in ctx.events():
             if isinstance(event, AudioEvent):
                 audio.append(event)
-            elif isinstance(event, PhraseEvent) and first_phrase is None:
-                first_phrase = event
+            elif isinstance(event, PhraseEvent):
+                phrases.append(event)
             elif isinstance(event, DoneEvent):
                 done = event
     finally:
@@ -139,11 +143,11 @@ async def stream_turn(client: VoicewireClient, reply: Reply, sched: Schedule, pa
     turn = TurnAudio(tuple(Arrival(e.received_at - t0, p.size) for e, p in zip(audio, pcm, strict=True)),
                      np.concatenate(pcm), rate)
     metrics = measure_turn(turn, buffers_s)
-    phrase_at = None if first_phrase is None else first_phrase.received_at - t0
+    phrase_at = phrases[0].received_at - t0 if phrases else None
     return record(reply, "voicewire", sched, turn, metrics, text_wait_s=phrase_at,
                   synth_s=None if phrase_at is None else turn.arrivals[0].at_s - phrase_at,
-                  server_ttfa_ms=done.ttfa_ms, phrases=done.phrases,
-                  first_phrase="" if first_phrase is None else first_phrase.text)
+                  server_ttfa_ms=done.ttfa_ms, phrases=done.phrases, first_phrase=phrases[0].text if phrases else "",
+                  phrases_at_ms=[round((p.received_at - t0) * 1000, 1) for p in phrases])
 
 
 @contextlib.asynccontextmanager
