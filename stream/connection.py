@@ -344,7 +344,7 @@ class Connection:
                         seq = await self._send_audio(ctx, encoder, shaper.push(chunk), seq)
                         if ctx.state is ContextState.CANCELLED:
                             break
-                except ProtocolError:
+                except (ProtocolError, ClientGone):  # ClientGone comes from sending, not from the engine
                     raise
                 except Exception as exc:
                     log.exception("synthesis failed in context %s", ctx.id)
