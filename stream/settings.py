@@ -26,6 +26,9 @@ class Limits:
     max_reference_bytes: int = 10 * 1024 * 1024
     max_reference_seconds: float = 60.0
     min_reference_seconds: float = 1.0
+    reference_fetch_timeout_s: float = 10.0    # HTTP API: the whole fetch of a reference_audio URL
+    reference_url_ttl_s: float = 300.0         # HTTP API: a fetched clip is reused this long, then revalidated
+    max_http_body_bytes: int = 16 * 1024 * 1024  # HTTP API: request body (413); fits a base64 max-size clip
     send_buffer_chunks: int = 32               # outgoing audio chunks queued per session
     stalled_client_timeout_s: float = 30.0     # a client that reads nothing this long is closed
     engine_stall_timeout_s: float = 60.0       # a synthesis with no chunk this long fails its context (internal)
