@@ -1,4 +1,5 @@
-"""The `voicewire` command: `serve` runs the server, `say` streams text through a running one."""
+"""The `voicewire` command: `serve` runs the server, `say` streams text through a running one,
+`keys` manages API keys and credits."""
 
 from __future__ import annotations
 
@@ -101,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     from clients.chat import add_chat_parser
     from clients.say import add_say_parser
 
+    from .keys_cli import add_keys_parser
+
     add_say_parser(sub)
     add_chat_parser(sub)
+    add_keys_parser(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ import uuid
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .audio import OutputEncoder, PhraseShaper, pause_after
+from .auth import Caller
 from .engines.base import SynthesisRequest
 from .errors import (
     IdleTimeout,
@@ -66,7 +67,7 @@ class Connection:
         self._send_lock = asyncio.Lock()
         self._jobs: dict[int, ChunkStream] = {}  # phrase identity -> job (current and prefetched)
         self._last_seen = time.monotonic()
-        self.api_key: str | None = None
+        self.api_key: Caller | None = None
         self._speaker_task: asyncio.Task | None = None
         self._stalled = False
         self._shutting_down = False
@@ -218,7 +219,13 @@ class Connection:
         if isinstance(msg, TextMessage):
             opens = msg.context_id not in self.session.contexts
             spec = self.session.check_text(msg)
-            voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
+            # Credits are taken before the text can reach the engine (or a voice is prepared for it).
+            await self.rt.auth.charge(self.api_key, len(msg.text), msg.context_id)
+            try:
+                voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
+            except ProtocolError:
+                await self.rt.auth.refund(self.api_key, len(msg.text))
+                raise
             ctx, _, opened = self.session.text(
                 msg, now, voice, (self.output.encoding, self.output.sample_rate or self.rt.engine.sample_rate))
             if opened:
@@ -265,6 +272,10 @@ class Connection:
         if message["type"] == "done":
             if message["ttfa_ms"] is not None:
                 self.rt.metrics.ttfa.observe(message["ttfa_ms"] / 1000)
+            if (usage := await self.rt.auth.usage(self.api_key, ctx.characters)) is not None:
+                message["usage"] = usage
+        else:  # text that was never spoken is not billed
+            await self.rt.auth.refund(self.api_key, len(message["text_remaining"]))
         await self.send(message)
 
     async def _ticker(self) -> None:

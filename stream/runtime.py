@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from .auth import Authenticator
 from .engines import choose_engine, create_engine
 from .engines.base import Engine
+from .keys import KeyStore
 from .metrics import Metrics
 from .sessions import SessionRegistry
 from .settings import Settings
+from .url_fetch import ClipFetcher
 from .voices import VoiceLibrary
 from .workers import InferencePool
 
@@ -27,6 +29,7 @@ class Runtime:
     pool: InferencePool
     auth: Authenticator
     sessions: SessionRegistry
+    fetcher: ClipFetcher
     engine_reason: str = ""
 
     def close(self) -> None:
@@ -53,7 +56,8 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
         voices=VoiceLibrary(engine, settings),
         metrics=Metrics(),
         pool=InferencePool(settings.workers or _default_workers(engine)),
-        auth=Authenticator(settings.api_keys),
+        auth=Authenticator(settings.api_keys, KeyStore(settings.database_path)),
         sessions=SessionRegistry(settings.limits),
+        fetcher=ClipFetcher(settings),
         engine_reason=reason,
     )
