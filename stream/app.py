@@ -8,6 +8,7 @@ from importlib.resources import files
 from fastapi import FastAPI, Response, WebSocket
 from fastapi.responses import HTMLResponse
 
+from . import http_openai, http_tts
 from .connection import Connection
 from .runtime import Runtime
 
@@ -29,6 +30,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.include_router(http_tts.router)
+    app.include_router(http_openai.router)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:
