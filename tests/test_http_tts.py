@@ -165,3 +165,28 @@ def test_inline_reference_audio_is_refused_on_an_engine_without_cloning(server):
         r = requests.post(server.http_url + "/v1/chatterbox-tts", json={"text": "Hi there.", "reference_audio": reference})
         assert r.status_code == 422
         assert r.json()["code"] == "unsupported" and r.json()["message"].startswith("reference_audio:")
+
+
+@pytest.mark.chatterbox
+def test_reference_audio_forms_and_refusals_on_a_cloning_engine(make_server, tmp_path_factory):
+    """Inline base64 and data: URIs clone; undecodable audio is 415; a loopback URL is refused by default."""
+    pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed")
+    from tests.chatterbox_checkpoint import shared_engine
+
+    srv = make_server(engine=shared_engine(tmp_path_factory))
+    url = srv.http_url + "/v1/chatterbox-tts"
+    clip = base64.b64encode(mp3_clip()).decode()
+    for reference in (clip, "data:audio/mpeg;base64," + clip):
+        r = requests.post(url, json={"text": "Cloned, inline.", "reference_audio": reference, "seed": 1}, timeout=300)
+        assert r.status_code == 200, r.text
+        assert decode(r.content)[1] == 24_000
+    garbage = base64.b64encode(b"definitely not audio" * 10).decode()
+    bad = requests.post(url, json={"text": "x", "reference_audio": garbage})
+    assert bad.status_code == 415 and bad.json()["message"].startswith("reference_audio: unreadable audio")
+    clips = ClipServer(routes={"/voice.mp3": (mp3_clip(), "audio/mpeg")})
+    try:
+        refused = requests.post(url, json={"text": "x", "reference_audio": clips.url("/voice.mp3")})
+    finally:
+        clips.close()
+    assert refused.status_code == 422 and refused.json()["code"] == "bad_reference_url"
+    assert "a loopback address" in refused.json()["message"] and clips.hits["/voice.mp3"] == 0
