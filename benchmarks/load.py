@@ -34,6 +34,7 @@ from benchmarks.corpus import select
 from clients.tokens import llm_deltas
 
 HOST = "127.0.0.1"
+KEEPALIVE_S = 20.0
 
 
 @dataclass
@@ -54,6 +55,15 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def rss_mb(pid: int) -> float | None:
@@ -205,17 +215,26 @@ class Agent:
                 and time.monotonic() < self.deadline:
             # The user hears the reply out before answering.
             played = time.monotonic() - turn.first_audio_at
-            await asyncio.sleep(max(0.0, turn.final["audio_ms"] / 1000 - played))
-        await asyncio.sleep(self.rng.uniform(*self.args.think_s))
+            await self._listen(ws, max(0.0, turn.final["audio_ms"] / 1000 - played))
+        await self._listen(ws, self.rng.uniform(*self.args.think_s))
         return True
 
+    async def _listen(self, ws, seconds: float) -> None:
+        """Wait like an agent whose user is listening or talking: keepalives hold off the idle timeout."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, KEEPALIVE_S))
+            if until - time.monotonic() > 0:
+                await ws.send(json.dumps({"type": "keepalive"}))
 
-async def sample_rss(pid: int | None, started: float, interval: float, out: list[tuple[float, float]],
+
+async def sample_rss(pid: int | None, started: float, interval: float, out: list[tuple[float, float, float | None]],
                      stop: asyncio.Event) -> None:
+    """(seconds since start, server RSS MB, server CPU seconds used) every `interval`."""
     while pid is not None and not stop.is_set():
         value = rss_mb(pid)
         if value is not None:
-            out.append((round(time.monotonic() - started, 1), value))
+            out.append((round(time.monotonic() - started, 1), value, cpu_s(pid)))
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except asyncio.TimeoutError:
@@ -226,7 +245,7 @@ async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
     stats = Stats()
     started = time.monotonic()
     deadline = started + args.duration
-    rss: list[tuple[float, float]] = []
+    rss: list[tuple[float, float, float | None]] = []
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(pid, started, args.rss_interval_s, rss, stop))
     agents = [Agent(i, url, deadline, args, stats) for i in range(args.sessions)]
@@ -253,7 +272,10 @@ async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
         "audio_s": round(stats.audio_s, 1),
         "characters": stats.characters,
         "rss_mb": {"start": rss[0][1] if rss else None, "end": rss[-1][1] if rss else None,
-                   "max": max(v for _, v in rss) if rss else None, "samples": rss},
+                   "max": max(v for _, v, _ in rss) if rss else None, "samples": rss},
+        # Server CPU over the run, in cores (2.0 = both cores of a 2-core machine all the time).
+        "server_cpu_cores": round((rss[-1][2] - rss[0][2]) / max(1e-9, rss[-1][0] - rss[0][0]), 2)
+        if len(rss) > 1 and rss[0][2] is not None and rss[-1][2] is not None else None,
         "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15_at_end": [round(x, 2) for x in load]},
         "settings": {k: v for k, v in vars(args).items() if k not in ("json",)},
     }
@@ -337,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: report[k] for k in ("sessions", "duration_s", "turns_done", "turns_cancelled", "disconnects",
                                       "errors", "coverage_violations", "ttfa_ms")}
     summary["rss_mb"] = {k: report["rss_mb"][k] for k in ("start", "end", "max")}
+    summary["server_cpu_cores"] = report["server_cpu_cores"]
     print(json.dumps(summary, indent=2))
     return 0 if report["error_count"] == 0 and report["coverage_violations"] == 0 else 1
 
