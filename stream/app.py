@@ -8,7 +8,7 @@ from importlib.resources import files
 from fastapi import FastAPI, Response, WebSocket
 from fastapi.responses import HTMLResponse
 
-from . import http_openai, http_tts
+from . import http_openai, http_tts, http_voices
 from .connection import Connection
 from .runtime import Runtime
 
@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(http_tts.router)
     app.include_router(http_openai.router)
+    app.include_router(http_voices.router)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:

@@ -12,7 +12,6 @@ import soundfile as sf
 
 from stream.app import create_app
 from stream.errors import BadAudio, VoiceNotFound
-from stream.http_voices import router
 from stream.protocol import InlineVoice
 from stream.runtime import build_runtime
 from stream.settings import Settings
@@ -27,10 +26,7 @@ def wav_bytes(seconds: float, seed: int = 0) -> bytes:
 
 def app_client(engine, data_dir) -> tuple[httpx.AsyncClient, object]:
     runtime = build_runtime(Settings(data_dir=str(data_dir)), engine=engine)
-    app = create_app(runtime)
-    if not any(getattr(r, "path", "") == "/v1/voices" for r in app.routes):
-        app.include_router(router)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://test")
     return client, runtime
 
 
