@@ -11,6 +11,7 @@ its audio is complete are given back.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ from .speech import speak
 
 log = logging.getLogger("voicewire.http")
 
+CLIENT_CLOSED_REQUEST = 499   # the status nginx logs for it; only ever seen in metrics, the client is gone
 _RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 ErrorBody = Callable[[ProtocolError, str | None], dict]
 
@@ -94,7 +96,7 @@ def synthesis_route(error_body: ErrorBody) -> type[APIRoute]:
                     if declared.isdigit() and int(declared) > limit:
                         raise BodyTooLarge(f"body: {declared} bytes is over the {limit}-byte limit")
                     # Before the body is even validated: an unauthenticated caller learns nothing more.
-                    request.state.caller = runtime.auth.authenticate(request_key(request))
+                    request.state.caller = await asyncio.to_thread(runtime.auth.authenticate, request_key(request))
                     response = await handler(_CappedRequest(request.scope, request.receive, limit))
                 except _CappedBody as exc:
                     response = error_response(exc.error, None, error_body, runtime)
@@ -205,9 +207,16 @@ async def resolve_voice(job: SpeechJob, reference_audio: str | None, voice: str 
     return await runtime.voices.resolve(InlineVoice(reference_audio=base64.b64encode(data).decode("ascii")))
 
 
-async def audio_response(job: SpeechJob, voice: Voice, generation: GenerationSettings, format_name: str,
-                         sample_rate: int, streaming: bool) -> Response:
-    """Speak the job's text into a `format_name` file: streamed (chunked) or complete."""
+class ClientDisconnected(Exception):
+    """The client went away before its answer started: synthesis stops, nothing is billed."""
+
+
+async def audio_response(request: Request, job: SpeechJob, voice: Voice, generation: GenerationSettings,
+                         format_name: str, sample_rate: int, streaming: bool) -> Response:
+    """Speak the job's text into a `format_name` file: streamed (chunked) or complete.
+
+    Until the answer starts, each chunk checks that the client is still there, so a caller who gives
+    up on a long complete file does not keep the engine busy (a streamed body stops by itself)."""
     runtime = job.runtime
     fmt = FORMATS[format_name]
     rate = output_rate(fmt, sample_rate)
@@ -217,16 +226,17 @@ async def audio_response(job: SpeechJob, voice: Voice, generation: GenerationSet
         headers["x-remaining-credits"] = str(job.remaining_credits)
     audio = speak(runtime, job.text, voice, generation)
     try:
-        if not encoder.streaming:
-            parts = [encoder.write(chunk) async for chunk in audio]
+        parts: list[bytes] = []
+        async for chunk in audio:
+            parts.append(encoder.write(chunk))
+            if encoder.streaming and parts[-1]:
+                break
+            if await request.is_disconnected():
+                raise ClientDisconnected()
+        else:
             parts.append(encoder.close())
             return Response(b"".join(parts), media_type=fmt.media_type, headers=headers)
-        first = b""
-        async for chunk in audio:
-            if first := encoder.write(chunk):
-                break
-        else:
-            return Response(encoder.close(), media_type=fmt.media_type, headers=headers)
+        first = b"".join(parts)
     except BaseException:
         await audio.aclose()
         raise
@@ -255,8 +265,11 @@ async def speak_request(request: Request, text: str, reference_audio: str | None
     job = await admit(request, text)
     try:
         resolved = await resolve_voice(job, reference_audio, voice)
-        return await audio_response(job, resolved, generation, format_name,
+        return await audio_response(request, job, resolved, generation, format_name,
                                     sample_rate or job.runtime.engine.sample_rate, streaming)
+    except ClientDisconnected:
+        await job.runtime.auth.refund(job.caller, len(text))
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     except BaseException:
         await job.runtime.auth.refund(job.caller, len(text))
         raise

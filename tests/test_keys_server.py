@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -134,3 +135,18 @@ async def test_websocket_turns_are_metered(make_server):
     assert err["code"] == "unauthorized"
     with pytest.raises(websockets.ConnectionClosed):
         await peer.recv()
+
+
+def test_a_caller_who_hangs_up_before_the_answer_is_not_billed(make_server):
+    srv = make_server()
+    store = KeyStore(srv.runtime.settings.database_path)
+    key, secret = store.create(credits=10_000)
+    long_text = "This is a long narration that takes a while to synthesize completely. " * 30
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(srv.http_url + "/v1/chatterbox-tts", json={"text": long_text}, headers={"x-api-key": secret},
+                   timeout=httpx.Timeout(60, read=0.5))
+    deadline = time.monotonic() + 20
+    while 'status="499"' not in httpx.get(srv.http_url + "/metrics").text:
+        assert time.monotonic() < deadline, "the server did not notice the hang-up"
+        time.sleep(0.1)
+    assert store.get(key.id).credits == 10_000
