@@ -1,8 +1,8 @@
 """What both HTTP speech endpoints share: the route class, auth, credits, voices and the audio response.
 
-A request's life: the body is capped (413) and validated (422 naming the field and rule); the
-caller is authenticated (401); the text is checked against the per-turn limit (413); its credits
-are taken (402) before the voice is prepared or any inference starts; then the text is spoken along
+A request's life: the body is capped (413); the caller is authenticated (401), before the body is
+validated (422 naming the field and rule); the text is checked against the per-turn limit (413);
+its credits are taken (402) before the voice is prepared or any inference starts; then it is spoken along
 the websocket's path (`speech.speak`) into an audio file (`containers.FileEncoder`). A streamed
 response is returned only once its first audio bytes exist, so a failure before any audio is still
 a proper error status; a failure after that aborts the body. Credits of a request that fails before
