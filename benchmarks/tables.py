@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .measure import summarize
+
 PATH_NAMES = {"voicewire": "voicewire (token-streamed)", "baseline_a": "(a) whole reply, one call",
               "baseline_b": "(b) sentence at a time"}
 
@@ -31,20 +33,27 @@ def _header(report: dict) -> str:
             f"first-token delay {pace['first_delay_s'] * 1000:g} ms · commit {m.get('commit')}.{flag}")
 
 
+def engine_rtf(report: dict, path: str) -> float | None:
+    """Median synthesis seconds per audio second of a baseline's one-shot calls (the engine's own RTF)."""
+    values = [t["extra"]["synth_s_total"] / t["audio_s"] for t in report["turns"]
+              if t["path"] == path and t["audio_s"] and "synth_s_total" in t["extra"]]
+    return summarize(values)["p50"]
+
+
 def ttfa_markdown(report: dict) -> str:
     s = report["summary"]
     labels = [f"{b}ms" for b in report["buffers_ms"]]
     lines = [_header(report), "",
              "| path | turns | TTFA p50 | p90 | p99 | TTFB p50 | leading silence p50 | server `ttfa_ms` p50 | "
-             "delivery RTF p50 | " + " | ".join(f"gaps, {lb} buffer (turns)" for lb in labels) + " |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(labels)]
+             "delivery RTF p50 | engine RTF p50 | " + " | ".join(f"gaps, {lb} buffer (turns)" for lb in labels) + " |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(labels)]
     for path, name in PATH_NAMES.items():
         p = s[path]
         gaps = " | ".join(f"{p['gaps'][lb]['gaps']} ({p['gaps'][lb]['turns_with_gaps']})" for lb in labels)
-        rtf = p["delivery_rtf"]["p50"]
+        rtf, synth_rtf = p["delivery_rtf"]["p50"], engine_rtf(report, path)
         lines.append(f"| {name} | {p['turns']} | {_ms(p['ttfa_ms']['p50'])} | {_ms(p['ttfa_ms']['p90'])} | "
                      f"{_ms(p['ttfa_ms']['p99'])} | {_ms(p['ttfb_ms']['p50'])} | {_ms(p['leading_silence_ms']['p50'])} | "
-                     f"{_ms(p['server_ttfa_ms']['p50'])} | {'–' if rtf is None else f'{rtf:.2f}'} | {gaps} |")
+                     f"{_ms(p['server_ttfa_ms']['p50'])} | {_rtf(rtf)} | {_rtf(synth_rtf)} | {gaps} |")
     r = report["ratios"]
     lines += ["", "| voicewire ÷ baseline | per-reply p50 | per-reply p90 | ratio of medians |", "|---|---:|---:|---:|"]
     for key, name in (("ttfa_vs_a", "TTFA ÷ (a)"), ("ttfa_vs_b", "TTFA ÷ (b)"), ("ttfb_vs_a", "TTFB ÷ (a)"),
@@ -88,6 +97,10 @@ def concurrency_markdown(report: dict) -> str:
     lines += ["", f"Largest N with zero gaps ({best['buffer']} buffer) and p95 TTFA ≤ {best['bound_ms']:g} ms: "
               f"**{best['sessions'] if best['sessions'] is not None else 'none of those run'}**."]
     return "\n".join(lines)
+
+
+def _rtf(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _pct(value: float | None) -> str:
