@@ -193,7 +193,8 @@ class Connection:
                 receive.cancel()
                 if self.session.contexts:  # still speaking to a listening client: not idle
                     self._last_seen = time.monotonic()
-                    continue
+                if time.monotonic() - self._last_seen < self.limits.idle_timeout_s:
+                    continue  # or a context finished meanwhile (see _finish)
                 await self.fatal(IdleTimeout(f"session: no message for {self.limits.idle_timeout_s:g} s"))
                 return
             frame = receive.result()
@@ -267,6 +268,7 @@ class Connection:
 
     async def _finish(self, ctx: Context) -> None:
         message = self.session.close(ctx)
+        self._last_seen = time.monotonic()  # the client now hears that audio out: idle counts from here
         self.rt.metrics.active_contexts.dec()
         self.rt.metrics.contexts.labels(message["type"]).inc()
         if message["type"] == "done":
