@@ -24,8 +24,9 @@ LONG = ("The first sentence of a long answer keeps the engine busy for a while. 
 
 
 class FaultyEngine(PiperEngine):
-    """The real piper voice, except that a phrase saying 'explode' fails after its first chunk and one
-    saying 'hang' blocks (until the test releases it) without yielding anything."""
+    """The real piper voice, except that a phrase saying 'explode' fails after its first chunk, one
+    saying 'hang' blocks (until the test releases it) without yielding anything, and one saying
+    'slowly' takes three seconds."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,6 +36,8 @@ class FaultyEngine(PiperEngine):
         if "hang" in request.text:
             self.release.wait(60)
             return
+        if "slowly" in request.text:
+            time.sleep(3.0)
         for i, chunk in enumerate(super().synthesize(request, cancel)):
             if i == 1 and "explode" in request.text:
                 raise RuntimeError("engine fault injected by the test")
@@ -176,3 +179,20 @@ async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_idle_clock_restarts_when_a_slow_context_finishes(make_server, faulty_engine):
+    """A client that sent its last message long ago but just got its `done` is listening, not idle."""
+    srv = make_server(engine=faulty_engine, idle_timeout_s=2.0)
+    peer, _ = await RawPeer.open(srv.ws_url)
+    await peer.send({"type": "text", "context_id": "slow", "text": "Say this slowly."})
+    await peer.send({"type": "end", "context_id": "slow"})
+    _, seen = await peer.until("done", "slow", timeout=30)
+    assert [m for m in seen if m["type"] == "error"] == []
+    await asyncio.sleep(1.3)  # past the 2 s since `end`, well inside 2 s since `done`
+    await peer.send({"type": "keepalive"})
+    await peer.send({"type": "text", "context_id": "next", "text": "Still here."})
+    await peer.send({"type": "end", "context_id": "next"})
+    _, seen = await peer.until("done", "next", timeout=30)
+    assert [m for m in seen if m["type"] == "error"] == []
+    await peer.close()
