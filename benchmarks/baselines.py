@@ -30,7 +30,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _END.finditer(text):
-        word = re.search(r"(\w+)$", text[start:match.start()])
+        word = re.search(r"(\w+)$", text[start : match.start()])
         if match.group() == "." and word and word.group(1).lower() in _TITLES:
             continue
         end = match.end()
@@ -52,8 +52,9 @@ def _timed(one_shot: OneShot, text: str, phrases: int):
     return audio, time.perf_counter() - began
 
 
-def whole_reply(reply: Reply, sched: Schedule, one_shot: OneShot, buffers_s: tuple[float, ...],
-                phrases: int = 1) -> TurnRecord:
+def whole_reply(
+    reply: Reply, sched: Schedule, one_shot: OneShot, buffers_s: tuple[float, ...], phrases: int = 1
+) -> TurnRecord:
     """Baseline (a): text complete -> one call -> all audio at once.
 
     `phrases` is how many phrases voicewire cut the reply into; an engine with a per-phrase token
@@ -62,12 +63,23 @@ def whole_reply(reply: Reply, sched: Schedule, one_shot: OneShot, buffers_s: tup
     ready = sched.offsets[-1]
     audio, took = _timed(one_shot, sched.text.strip(), phrases)
     turn = TurnAudio((Arrival(ready + took, audio.size),), audio, one_shot.sample_rate)
-    return record(reply, "baseline_a", sched, turn, measure_turn(turn, buffers_s), text_wait_s=ready,
-                  synth_s=took, phrases=1, first_phrase=sched.text, extra={"synth_s_total": took})
+    return record(
+        reply,
+        "baseline_a",
+        sched,
+        turn,
+        measure_turn(turn, buffers_s),
+        text_wait_s=ready,
+        synth_s=took,
+        phrases=1,
+        first_phrase=sched.text,
+        extra={"synth_s_total": took},
+    )
 
 
-def sentence_at_a_time(reply: Reply, sched: Schedule, one_shot: OneShot,
-                       buffers_s: tuple[float, ...]) -> TurnRecord:
+def sentence_at_a_time(
+    reply: Reply, sched: Schedule, one_shot: OneShot, buffers_s: tuple[float, ...]
+) -> TurnRecord:
     """Baseline (b): each sentence synthesized in one call once its last character has arrived."""
     text = sched.text
     spans = sentences(text)
@@ -85,6 +97,15 @@ def sentence_at_a_time(reply: Reply, sched: Schedule, one_shot: OneShot,
         pieces.append(audio)
     turn = TurnAudio(tuple(arrivals), np.concatenate(pieces), one_shot.sample_rate)
     assert first is not None
-    return record(reply, "baseline_b", sched, turn, measure_turn(turn, buffers_s), text_wait_s=first[0],
-                  synth_s=first[1], phrases=len(spans), first_phrase=text[slice(*spans[0])],
-                  extra={"synth_s_total": busy})
+    return record(
+        reply,
+        "baseline_b",
+        sched,
+        turn,
+        measure_turn(turn, buffers_s),
+        text_wait_s=first[0],
+        synth_s=first[1],
+        phrases=len(spans),
+        first_phrase=text[slice(*spans[0])],
+        extra={"synth_s_total": busy},
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Reply:
     id: str
-    kind: str    # "chat", "npc" or "long"
+    kind: str  # "chat", "npc" or "long"
     text: str
 
 
@@ -45,12 +45,10 @@ _NPC = [
     "You want the old mine? Nobody's been down there since the collapse... not since my brother.",
     "Three gold pieces for the map. Two, if you bring me back a wolf pelt. Deal?",
     "The dragon sleeps beneath the northern peak. Wake her, and the whole valley burns.",
-    "Quick, behind the crates! The guards change shifts in ten seconds, and they're not the friendly "
-    "kind.",
+    "Quick, behind the crates! The guards change shifts in ten seconds, and they're not the friendly kind.",
     "I knew your father, you know. Stubborn as a mule, brave as a lion, and terrible at cards.",
     "Well, well. The captain's been expecting you. Don't keep her waiting; she bites.",
-    "Welcome to the Silver Anchor! Rooms are five silver a night, breakfast included, no pets, no "
-    "fireballs.",
+    "Welcome to the Silver Anchor! Rooms are five silver a night, breakfast included, no pets, no fireballs.",
     "Listen carefully. Take the left fork, cross the bridge, and whatever you hear in the fog, do not "
     "turn around.",
     "Another one? Fine. But this is the last favour, and after this we're even. Understood?",

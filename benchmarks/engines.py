@@ -35,10 +35,10 @@ CHATTERBOX_GENERATION = {"seed": 7}
 
 @dataclass(frozen=True)
 class EngineSpec:
-    name: str = "piper"                # "piper" or "chatterbox"
-    checkpoint: str | None = None      # chatterbox: a random-weight `from_local` folder
-    token_budget: int | None = None    # chatterbox: speech tokens per synthesis call (fixed)
-    reduced_t3: bool = False           # chatterbox: checkpoint built under tests' reduced_t3()
+    name: str = "piper"  # "piper" or "chatterbox"
+    checkpoint: str | None = None  # chatterbox: a random-weight `from_local` folder
+    token_budget: int | None = None  # chatterbox: speech tokens per synthesis call (fixed)
+    reduced_t3: bool = False  # chatterbox: checkpoint built under tests' reduced_t3()
     device: str = "cpu"
 
     @property
@@ -51,7 +51,9 @@ class EngineSpec:
         if self.name == "piper":
             return "piper (en_US-joe-medium)"
         t3 = "reduced T3" if self.reduced_t3 else "full-size T3"
-        return f"chatterbox random weights, {t3}, {self.token_budget} tokens/call, {self.device} [timing-only]"
+        return (
+            f"chatterbox random weights, {t3}, {self.token_budget} tokens/call, {self.device} [timing-only]"
+        )
 
     @property
     def generation(self) -> dict:
@@ -96,7 +98,9 @@ def load_engine(spec: EngineSpec, data_dir: str) -> Engine:
     else:
         from stream.engines.chatterbox import ChatterboxEngine, StreamTuning
 
-        settings = Settings(engine="chatterbox", model_dir=spec.checkpoint, device=spec.device, data_dir=data_dir)
+        settings = Settings(
+            engine="chatterbox", model_dir=spec.checkpoint, device=spec.device, data_dir=data_dir
+        )
         engine = ChatterboxEngine(settings, tuning=StreamTuning(max_new_tokens=spec.token_budget))
     with _t3_size(spec):
         engine.load()
@@ -108,7 +112,7 @@ def load_engine(spec: EngineSpec, data_dir: str) -> Engine:
 class OneShot:
     """Baseline synthesis: text in, all of its audio out, in one blocking call."""
 
-    synthesize: Callable[[str, int], np.ndarray]   # (text, phrases it stands for) -> float32 samples
+    synthesize: Callable[[str, int], np.ndarray]  # (text, phrases it stands for) -> float32 samples
     sample_rate: int
 
 

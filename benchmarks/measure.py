@@ -18,11 +18,17 @@ GATE_DBFS = -40.0
 WINDOW_S = 0.010
 HOP_S = 0.001
 SUSTAIN_S = 0.050
-MIN_GAP_S = 0.001    # shorter underruns are below any real player's callback granularity
+MIN_GAP_S = 0.001  # shorter underruns are below any real player's callback granularity
 
 
-def speech_onset(samples: np.ndarray, sample_rate: int, gate_dbfs: float = GATE_DBFS, window_s: float = WINDOW_S,
-                 hop_s: float = HOP_S, sustain_s: float = SUSTAIN_S) -> int | None:
+def speech_onset(
+    samples: np.ndarray,
+    sample_rate: int,
+    gate_dbfs: float = GATE_DBFS,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+    sustain_s: float = SUSTAIN_S,
+) -> int | None:
     """Sample index where audible speech starts, or None if the audio never gets there.
 
     A window is active when its mean-removed RMS reaches `gate_dbfs` (0 dBFS = RMS of 1.0); speech
@@ -58,8 +64,8 @@ class Arrival:
 
 @dataclass(frozen=True)
 class Gap:
-    at_s: float       # when the player ran dry
-    length_s: float   # until the next audio arrived
+    at_s: float  # when the player ran dry
+    length_s: float  # until the next audio arrived
 
 
 @dataclass
@@ -69,7 +75,7 @@ class Playout:
     start_s: float
     end_s: float
     gaps: list[Gap] = field(default_factory=list)
-    segments: list[tuple[int, float]] = field(default_factory=list)   # (first sample, play time), per arrival
+    segments: list[tuple[int, float]] = field(default_factory=list)  # (first sample, play time), per arrival
     sample_rate: int = 1
 
     def play_time(self, sample: int) -> float:
@@ -78,13 +84,10 @@ class Playout:
         first, at = self.segments[max(i, 0)]
         return at + (sample - first) / self.sample_rate
 
-    @property
-    def gap_s(self) -> float:
-        return sum(g.length_s for g in self.gaps)
 
-
-def simulate_player(arrivals: Sequence[Arrival], sample_rate: int, buffer_s: float = 0.0,
-                    min_gap_s: float = MIN_GAP_S) -> Playout:
+def simulate_player(
+    arrivals: Sequence[Arrival], sample_rate: int, buffer_s: float = 0.0, min_gap_s: float = MIN_GAP_S
+) -> Playout:
     """Play arrivals in order at 1x; every time the player runs dry before more audio comes is a gap.
 
     Playback starts `buffer_s` after the first arrival and resumes as soon as audio arrives after an
@@ -118,11 +121,11 @@ class TurnAudio:
 
 @dataclass(frozen=True)
 class TurnMetrics:
-    ttfa_ms: float | None          # first text sent -> speech onset plays (player starting at the first byte)
-    ttfb_ms: float                 # first text sent -> first audio byte received
+    ttfa_ms: float | None  # first text sent -> speech onset plays (player starting at the first byte)
+    ttfb_ms: float  # first text sent -> first audio byte received
     leading_silence_ms: float | None
     audio_s: float
-    gaps: dict[str, list[float]]   # buffer label ("0ms", "100ms") -> gap lengths in ms
+    gaps: dict[str, list[float]]  # buffer label ("0ms", "100ms") -> gap lengths in ms
 
 
 def buffer_label(buffer_s: float) -> str:
@@ -135,8 +138,12 @@ def measure_turn(audio: TurnAudio, buffers_s: Iterable[float] = (0.0, 0.1)) -> T
     immediate = simulate_player(audio.arrivals, audio.sample_rate)
     ttfb = audio.arrivals[0].at_s
     ttfa = None if onset is None else immediate.play_time(onset)
-    gaps = {buffer_label(b): [g.length_s * 1000 for g in simulate_player(audio.arrivals, audio.sample_rate, b).gaps]
-            for b in buffers_s}
+    gaps = {
+        buffer_label(b): [
+            g.length_s * 1000 for g in simulate_player(audio.arrivals, audio.sample_rate, b).gaps
+        ]
+        for b in buffers_s
+    }
     return TurnMetrics(
         ttfa_ms=None if ttfa is None else ttfa * 1000,
         ttfb_ms=ttfb * 1000,
@@ -152,5 +159,12 @@ def summarize(values: Iterable[float | None]) -> dict[str, float | int | None]:
     if data.size == 0:
         return {"n": 0, "p50": None, "p90": None, "p95": None, "p99": None, "mean": None, "max": None}
     p50, p90, p95, p99 = np.percentile(data, [50, 90, 95, 99])
-    return {"n": int(data.size), "p50": float(p50), "p90": float(p90), "p95": float(p95), "p99": float(p99),
-            "mean": float(data.mean()), "max": float(data.max())}
+    return {
+        "n": int(data.size),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p95": float(p95),
+        "p99": float(p99),
+        "mean": float(data.mean()),
+        "max": float(data.max()),
+    }

@@ -40,14 +40,27 @@ def machine() -> dict:
         except importlib.metadata.PackageNotFoundError:
             continue
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                check=False,
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         commit = None
     return {
-        "cpu": cpu, "cores": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-        "gpu": None, "packages": versions, "commit": commit,
+        "cpu": cpu,
+        "cores": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "gpu": None,
+        "packages": versions,
+        "commit": commit,
         "load_avg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
@@ -62,7 +75,9 @@ def gap_stats(turns: Sequence[TurnRecord], label: str) -> dict:
     minutes = sum(t.audio_s for t in turns) / 60
     return {
         "turns_with_gaps": sum(1 for t in turns if t.gaps_ms.get(label)),
-        "gaps": len(lengths), "total_ms": sum(lengths), "max_ms": max(lengths, default=0.0),
+        "gaps": len(lengths),
+        "total_ms": sum(lengths),
+        "max_ms": max(lengths, default=0.0),
         "per_minute": len(lengths) / minutes if minutes else 0.0,
     }
 
@@ -121,9 +136,11 @@ def _pyplot():
     return plt
 
 
-PATH_STYLE = {"voicewire": ("voicewire (token-streamed)", "tab:blue"),
-              "baseline_a": ("(a) whole reply, one call", "tab:red"),
-              "baseline_b": ("(b) sentence at a time", "tab:orange")}
+PATH_STYLE = {
+    "voicewire": ("voicewire (token-streamed)", "tab:blue"),
+    "baseline_a": ("(a) whole reply, one call", "tab:red"),
+    "baseline_b": ("(b) sentence at a time", "tab:orange"),
+}
 
 
 def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
@@ -133,8 +150,13 @@ def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
     for name, (label, color) in PATH_STYLE.items():
         values = sorted(t.ttfa_ms for t in turns if t.path == name and t.ttfa_ms is not None)
         if values:
-            cdf.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=label,
-                     color=color)
+            cdf.step(
+                values,
+                [(i + 1) / len(values) for i in range(len(values))],
+                where="post",
+                label=label,
+                color=color,
+            )
     cdf.set_xscale("log")
     cdf.set_xlabel("client-side TTFA to speech onset (ms, log)")
     cdf.set_ylabel("fraction of turns")
@@ -144,11 +166,17 @@ def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
     bins = np.geomspace(0.01, 10, 31)
     for name in ("baseline_a", "baseline_b"):
         label, color = PATH_STYLE[name]
-        pairs = [(ours[t.reply] / t.ttfa_ms) for t in turns
-                 if t.path == name and t.ttfa_ms and ours.get(t.reply)]
+        pairs = [
+            (ours[t.reply] / t.ttfa_ms) for t in turns if t.path == name and t.ttfa_ms and ours.get(t.reply)
+        ]
         if pairs:
-            ratio.hist(np.clip(pairs, bins[0], bins[-1]), bins=bins, alpha=0.6, color=color,
-                       label=f"voicewire / {label}")
+            ratio.hist(
+                np.clip(pairs, bins[0], bins[-1]),
+                bins=bins,
+                alpha=0.6,
+                color=color,
+                label=f"voicewire / {label}",
+            )
     ratio.set_xscale("log")
     ratio.axvline(0.10, color="black", linestyle="--", linewidth=1, label="target vs (a): 0.10")
     ratio.set_xlabel("per-reply TTFA ratio (log)")
@@ -178,8 +206,13 @@ def plot_concurrency(path: Path, levels: Sequence[dict], bound_ms: float, title:
     gaps.set_ylabel("gaps per minute of audio")
     gaps.legend(fontsize=8)
     cpu.plot(ns, [100 * (lv["cpu"]["server_mean"] or 0) for lv in levels], marker="o", label="server mean")
-    cpu.plot(ns, [100 * (lv["cpu"]["machine_mean"] or 0) for lv in levels], marker=".", linestyle=":",
-             label="whole machine mean")
+    cpu.plot(
+        ns,
+        [100 * (lv["cpu"]["machine_mean"] or 0) for lv in levels],
+        marker=".",
+        linestyle=":",
+        label="whole machine mean",
+    )
     cpu.set_ylim(0, 105)
     cpu.set_xlabel("concurrent sessions")
     cpu.set_ylabel("CPU (% of all cores)")

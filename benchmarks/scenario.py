@@ -27,8 +27,8 @@ from .measure import Arrival, TurnAudio, TurnMetrics, measure_turn
 @dataclass(frozen=True)
 class Pacing:
     tokens_per_second: float = 30.0
-    jitter: float = 0.3            # each inter-token interval scaled by 1 +- uniform(jitter)
-    first_delay_s: float = 0.0     # the LLM's own time to first token, before t0 (not part of TTFA)
+    jitter: float = 0.3  # each inter-token interval scaled by 1 +- uniform(jitter)
+    first_delay_s: float = 0.0  # the LLM's own time to first token, before t0 (not part of TTFA)
 
 
 @dataclass(frozen=True)
@@ -70,43 +70,66 @@ class TurnRecord:
 
     reply: str
     kind: str
-    path: str                      # "voicewire", "baseline_a" or "baseline_b"
+    path: str  # "voicewire", "baseline_a" or "baseline_b"
     tokens: int
-    text_s: float                  # last delta sent, from t0
+    text_s: float  # last delta sent, from t0
     ttfa_ms: float | None
     ttfb_ms: float
     leading_silence_ms: float | None
     audio_s: float
     gaps_ms: dict[str, list[float]]
-    delivery_rtf: float | None     # (last audio - first audio) / audio length: above 1 the player must starve
-    text_wait_ms: float | None     # t0 -> first phrase cut (ours: `phrase` received; baselines: text complete)
-    synth_ms: float | None         # ours: first `phrase` -> first audio; baselines: the first synthesis call
+    delivery_rtf: float | None  # (last audio - first audio) / audio length: above 1 the player must starve
+    text_wait_ms: float | None  # t0 -> first phrase cut (ours: `phrase` received; baselines: text complete)
+    synth_ms: float | None  # ours: first `phrase` -> first audio; baselines: the first synthesis call
     server_ttfa_ms: float | None = None
     phrases: int = 0
     first_phrase: str = ""
     session: int = 0
     arrivals_ms: list[tuple[float, float]] = field(default_factory=list)  # (arrival, audio length) per piece
-    phrases_at_ms: list[float] = field(default_factory=list)   # ours: each `phrase` message's arrival
+    phrases_at_ms: list[float] = field(default_factory=list)  # ours: each `phrase` message's arrival
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def record(reply: Reply, path: str, sched: Schedule, audio: TurnAudio, metrics: TurnMetrics,
-           text_wait_s: float | None, synth_s: float | None, **fields) -> TurnRecord:
+def record(
+    reply: Reply,
+    path: str,
+    sched: Schedule,
+    audio: TurnAudio,
+    metrics: TurnMetrics,
+    text_wait_s: float | None,
+    synth_s: float | None,
+    **fields,
+) -> TurnRecord:
     first, last = audio.arrivals[0].at_s, audio.arrivals[-1].at_s
     return TurnRecord(
-        reply=reply.id, kind=reply.kind, path=path, tokens=len(sched.deltas), text_s=sched.offsets[-1],
-        ttfa_ms=metrics.ttfa_ms, ttfb_ms=metrics.ttfb_ms, leading_silence_ms=metrics.leading_silence_ms,
-        audio_s=metrics.audio_s, gaps_ms=metrics.gaps,
+        reply=reply.id,
+        kind=reply.kind,
+        path=path,
+        tokens=len(sched.deltas),
+        text_s=sched.offsets[-1],
+        ttfa_ms=metrics.ttfa_ms,
+        ttfb_ms=metrics.ttfb_ms,
+        leading_silence_ms=metrics.leading_silence_ms,
+        audio_s=metrics.audio_s,
+        gaps_ms=metrics.gaps,
         delivery_rtf=(last - first) / metrics.audio_s if metrics.audio_s > 0 else None,
         text_wait_ms=None if text_wait_s is None else text_wait_s * 1000,
         synth_ms=None if synth_s is None else synth_s * 1000,
-        arrivals_ms=[(round(a.at_s * 1000, 1), round(a.samples * 1000 / audio.sample_rate, 1)) for a in audio.arrivals],
+        arrivals_ms=[
+            (round(a.at_s * 1000, 1), round(a.samples * 1000 / audio.sample_rate, 1)) for a in audio.arrivals
+        ],
         **fields,
     )
 
 
-async def stream_turn(client: VoicewireClient, reply: Reply, sched: Schedule, pacing: Pacing,
-                      generation: dict, buffers_s: tuple[float, ...]) -> TurnRecord:
+async def stream_turn(
+    client: VoicewireClient,
+    reply: Reply,
+    sched: Schedule,
+    pacing: Pacing,
+    generation: dict,
+    buffers_s: tuple[float, ...],
+) -> TurnRecord:
     """Send the reply on its schedule as one context and measure what comes back."""
     ctx = client.context(generation=generation)
     encoding, rate = client.output_format["encoding"], client.output_format["sample_rate"]
@@ -140,14 +163,26 @@ async def stream_turn(client: VoicewireClient, reply: Reply, sched: Schedule, pa
         raise RuntimeError(f"turn {reply.id} ended without audio")
     t0 = ctx.sent_first_text_at
     pcm = [decode_samples(e.data, encoding) for e in audio]
-    turn = TurnAudio(tuple(Arrival(e.received_at - t0, p.size) for e, p in zip(audio, pcm, strict=True)),
-                     np.concatenate(pcm), rate)
+    turn = TurnAudio(
+        tuple(Arrival(e.received_at - t0, p.size) for e, p in zip(audio, pcm, strict=True)),
+        np.concatenate(pcm),
+        rate,
+    )
     metrics = measure_turn(turn, buffers_s)
     phrase_at = phrases[0].received_at - t0 if phrases else None
-    return record(reply, "voicewire", sched, turn, metrics, text_wait_s=phrase_at,
-                  synth_s=None if phrase_at is None else turn.arrivals[0].at_s - phrase_at,
-                  server_ttfa_ms=done.ttfa_ms, phrases=done.phrases, first_phrase=phrases[0].text if phrases else "",
-                  phrases_at_ms=[round((p.received_at - t0) * 1000, 1) for p in phrases])
+    return record(
+        reply,
+        "voicewire",
+        sched,
+        turn,
+        metrics,
+        text_wait_s=phrase_at,
+        synth_s=None if phrase_at is None else turn.arrivals[0].at_s - phrase_at,
+        server_ttfa_ms=done.ttfa_ms,
+        phrases=done.phrases,
+        first_phrase=phrases[0].text if phrases else "",
+        phrases_at_ms=[round((p.received_at - t0) * 1000, 1) for p in phrases],
+    )
 
 
 @contextlib.asynccontextmanager

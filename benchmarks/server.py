@@ -38,8 +38,8 @@ def free_port() -> int:
 
 @dataclass
 class CpuSample:
-    server: float    # server process, fraction of the whole machine (1.0 = every core busy)
-    machine: float   # every process, same scale: shows other load on a shared machine
+    server: float  # server process, fraction of the whole machine (1.0 = every core busy)
+    machine: float  # every process, same scale: shows other load on a shared machine
 
 
 @dataclass
@@ -72,28 +72,41 @@ class CpuMonitor:
         proc.cpu_percent(None)
         psutil.cpu_percent(None)
         while not self._stop.wait(self.interval_s):
-            self.samples.append(CpuSample(proc.cpu_percent(None) / 100 / cores, psutil.cpu_percent(None) / 100))
+            self.samples.append(
+                CpuSample(proc.cpu_percent(None) / 100 / cores, psutil.cpu_percent(None) / 100)
+            )
 
     def summary(self) -> dict[str, float | None]:
         if not self.samples:
             return {"server_mean": None, "server_max": None, "machine_mean": None}
         server = [s.server for s in self.samples]
-        return {"server_mean": sum(server) / len(server), "server_max": max(server),
-                "machine_mean": sum(s.machine for s in self.samples) / len(self.samples)}
+        return {
+            "server_mean": sum(server) / len(server),
+            "server_max": max(server),
+            "machine_mean": sum(s.machine for s in self.samples) / len(self.samples),
+        }
 
 
 class ServerProcess:
     """`python -m benchmarks.server` for the length of a `with` block; ready once /healthz answers."""
 
-    def __init__(self, spec: EngineSpec, port: int | None = None, workers: int = 0,
-                 start_timeout_s: float = 900.0, wait: bool = True) -> None:
+    def __init__(
+        self,
+        spec: EngineSpec,
+        port: int | None = None,
+        workers: int = 0,
+        start_timeout_s: float = 900.0,
+        wait: bool = True,
+    ) -> None:
         self.spec = spec
         self.port = port or free_port()
         self.workers = workers
         self.start_timeout_s = start_timeout_s
         self.wait = wait
         self._proc: subprocess.Popen | None = None
-        self._log = tempfile.NamedTemporaryFile("w+", prefix="voicewire-bench-server-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(
+            "w+", prefix="voicewire-bench-server-", suffix=".log", delete=False
+        )
 
     @property
     def ws_url(self) -> str:
@@ -106,9 +119,20 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         """Start the process; wait until it serves unless `wait=False` leaves `wait_ready()` to the caller."""
-        cmd = [sys.executable, "-m", "benchmarks.server", "--spec", self.spec.to_json(), "--port", str(self.port),
-               "--workers", str(self.workers)]
-        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.server",
+            "--spec",
+            self.spec.to_json(),
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent
+        )
         if self.wait:
             try:
                 self.wait_ready()
@@ -129,7 +153,9 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"benchmark server not up after {self.start_timeout_s:g} s:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"benchmark server not up after {self.start_timeout_s:g} s:\n{self.log_tail()}"
+                )
             time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
@@ -158,16 +184,33 @@ def serve(spec: EngineSpec, port: int, workers: int) -> None:
 
     data_dir = tempfile.mkdtemp(prefix="voicewire-bench-")
     engine = load_engine(spec, data_dir)
-    settings = Settings(host=HOST, port=port, engine=spec.name, data_dir=data_dir, workers=workers,
-                        model_dir=spec.checkpoint, device=spec.device)
+    settings = Settings(
+        host=HOST,
+        port=port,
+        engine=spec.name,
+        data_dir=data_dir,
+        workers=workers,
+        model_dir=spec.checkpoint,
+        device=spec.device,
+    )
     runtime = build_runtime(settings, engine=engine)
-    uvicorn.run(create_app(runtime), host=HOST, port=port, ws="websockets-sansio",
-                ws_max_size=settings.limits.max_frame_bytes * 2, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(
+        create_app(runtime),
+        host=HOST,
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=settings.limits.max_frame_bytes * 2,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.server", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--spec", required=True, help="EngineSpec as JSON")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=0, help="inference threads (0: the server's default)")

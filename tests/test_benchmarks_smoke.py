@@ -20,7 +20,8 @@ def test_ttfa_scenario_reports_every_path_ratio_and_target(tmp_path):
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert report["scenario"] == "ttfa" and report["engine"]["timing_only"] is False
     assert sorted({(t["path"], t["reply"]) for t in report["turns"]}) == sorted(
-        (p, r) for p in ("voicewire", "baseline_a", "baseline_b") for r in ("npc-00", "npc-01"))
+        (p, r) for p in ("voicewire", "baseline_a", "baseline_b") for r in ("npc-00", "npc-01")
+    )
     for path in ("voicewire", "baseline_a", "baseline_b"):
         s = report["summary"][path]
         assert s["turns"] == 2 and s["ttfa_ms"]["n"] == 2
@@ -35,8 +36,26 @@ def test_ttfa_scenario_reports_every_path_ratio_and_target(tmp_path):
 
 
 def test_concurrency_scenario_reports_each_level_and_the_capacity(tmp_path):
-    concurrency.main([*FAST, "--sessions", "1,2", "--turns", "1", "--stagger-ms", "0", "--think-ms", "0",
-                      "--full-sweep", "--p95-bound-ms", "60000", "--out", str(tmp_path), "--name", "smoke"])
+    concurrency.main(
+        [
+            *FAST,
+            "--sessions",
+            "1,2",
+            "--turns",
+            "1",
+            "--stagger-ms",
+            "0",
+            "--think-ms",
+            "0",
+            "--full-sweep",
+            "--p95-bound-ms",
+            "60000",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "smoke",
+        ]
+    )
     report = json.loads((tmp_path / "smoke.json").read_text())
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert [lv["sessions"] for lv in report["levels"]] == [1, 2]
