@@ -13,7 +13,7 @@ import websockets
 
 from stream.settings import Limits, Settings
 from tests.conftest import ServerHandle, start_server
-from tests.hostile_corpus import ODD_TEXTS, RAW_CASES, WS_CASES, RawCase, WsCase, upgrade_request
+from tests.hostile_corpus import HTTP_CASES, ODD_TEXTS, RAW_CASES, WS_CASES, RawCase, WsCase, upgrade_request
 from tests.wire import RawPeer
 
 
@@ -50,7 +50,7 @@ async def fresh_session_speaks(srv: ServerHandle) -> None:
 
 
 def test_corpus_is_big_enough():
-    assert len(WS_CASES) + len(RAW_CASES) + len(ODD_TEXTS) >= 150
+    assert len(WS_CASES) + len(RAW_CASES) + len(ODD_TEXTS) + len(HTTP_CASES) >= 150
     assert len({case.id for case in WS_CASES}) == len(WS_CASES)
 
 
