@@ -155,9 +155,8 @@ async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
                     await peer.send({"type": "text", "context_id": cid, "text": body})
                 await peer.send({"type": "end", "context_id": "queued"})
                 await peer.until("audio", "speaking")
-            proc.send_signal(signal.SIGTERM)
-            stopped = time.monotonic()
-            for peer in peers:
+
+            async def final_messages(peer: RawPeer) -> None:
                 finals: dict[str, dict] = {}
                 while True:
                     msg = await peer.recv(timeout=15)
@@ -172,6 +171,13 @@ async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await peer.recv()
                 assert closed.value.rcvd.code == 1001
+
+            # Both clients read at once: the server's exit is bounded, so a client that is not
+            # reading while it stops may lose what was still buffered for it.
+            reading = asyncio.gather(*(final_messages(peer) for peer in peers))
+            proc.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            await reading
             # uvicorn re-raises the captured SIGTERM once it has shut down cleanly.
             assert proc.wait(20) in (0, -signal.SIGTERM)
             assert time.monotonic() - stopped < 20
