@@ -365,6 +365,7 @@ class Connection:
                                         context_id=ctx.id) from exc
                 finally:
                     self._jobs.pop(id(phrase), None)
+                    job.stop()  # no-op once it finished; else (client gone mid-phrase) it must not stay parked
                 if ctx.state is ContextState.CANCELLED:
                     break
                 last = ctx.finished_input and not ctx.phrases
