@@ -44,6 +44,7 @@ class Stats:
     disconnects: int = 0
     errors: Counter = field(default_factory=Counter)          # error code (or a client-side failure) -> count
     coverage_violations: list[str] = field(default_factory=list)
+    timeouts_at_s: list[float] = field(default_factory=list)  # when turns timed out (into the run)
     ttfa_ms: list[float] = field(default_factory=list)        # client side: first text sent -> first audio in
     server_ttfa_ms: list[float] = field(default_factory=list)
     audio_s: float = 0.0
@@ -207,6 +208,7 @@ class Agent:
         if not finished.done():
             finished.cancel()
             self.stats.errors["client:closed" if reader.done() else "client:turn_timeout"] += 1
+            self.stats.timeouts_at_s.append(round(time.monotonic() - (self.deadline - self.args.duration), 1))
             return False
         del turns[turn.id]
         if turn.final is not None:
@@ -265,6 +267,7 @@ async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
         "error_count": sum(stats.errors.values()),
         "coverage_violations": len(stats.coverage_violations),
         "coverage_examples": stats.coverage_violations[:10],
+        "turn_timeouts_at_s": stats.timeouts_at_s,
         "ttfa_ms": {"p50": percentile(stats.ttfa_ms, 0.5), "p95": percentile(stats.ttfa_ms, 0.95),
                     "max": percentile(stats.ttfa_ms, 1.0), "turns": len(stats.ttfa_ms)},
         "server_ttfa_ms": {"p50": percentile(stats.server_ttfa_ms, 0.5),
