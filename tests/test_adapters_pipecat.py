@@ -25,7 +25,7 @@ from clients import llm_deltas
 
 REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
 LONG = ("Let me tell you a long story about the sea. It begins on a grey morning in a small harbour town, "
-        "where the fishing boats were already out and the gulls were loud. Nobody expected the storm.")
+        "where the fishing boats were already out and the gulls were loud. Nobody expected the storm. ") * 6
 
 
 def llm_turn(text: str) -> list:
@@ -76,7 +76,7 @@ async def test_interruption_cancels_on_the_server_and_no_stale_audio_follows(ser
     assert len(first_ids) == 1, "audio of the long turn should have started before the interruption"
     assert later and not first_ids & {f.context_id for f in later}, "stale audio after the interruption"
     spoken_before = sum(len(f.audio) for f in down[:cut] if isinstance(f, TTSAudioRawFrame)) / 2 / 24000
-    assert spoken_before < 8.0  # the long turn was cut short, not played out
+    assert spoken_before < 40.0  # the long turn (about 70 s of speech) was cut short, not played out
     assert cancelled_contexts(server) == before + 1
 
 
