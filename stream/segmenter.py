@@ -252,11 +252,14 @@ class PhraseCutter:
         return None
 
     def _end_token(self, buf: str, i: int, token: str) -> int | None:
-        self._token_start = -1
         self._prev_token = token
         cand = self._cand
         if cand is not None and cand.defer_from >= 0:
-            return self._resolve_deferred(buf, i)
+            # Resolve while the token is still current, so it is not counted before the cut.
+            cut = self._resolve_deferred(buf, i)
+            self._token_start = -1
+            return cut
+        self._token_start = -1
         if (token and all(ch in "-–" for ch in token) and not self._token_is_line_first(i - len(token))
                 and i - len(token) > 0 and buf[i - len(token) - 1].isspace()):
             # A spaced hyphen or en dash ("this - that") reads as a pause; "co-pay" and "5–10" do not.

@@ -259,3 +259,12 @@ def test_caps_and_minimum_phrase_length(text, config, ahead) -> None:
         assert all(words(p) <= config.first_max_words for p in phrases)
     else:
         assert words(phrases[0]) <= config.first_max_words if phrases else True
+
+
+@pytest.mark.parametrize("config", [PIPER, CHATTERBOX])
+def test_a_word_confirming_a_sentence_end_is_not_counted_before_the_cut(config) -> None:
+    # Found by hypothesis: "Then" confirmed the end after "U.S." and was wrongly counted as the
+    # fragment's second word, letting a one-word phrase out.
+    phrases = run(config, [" U.S. Then hello"])
+    assert "".join(phrases) == " U.S. Then hello"
+    assert all(words(p) >= config.min_words for p in phrases[:-1])
