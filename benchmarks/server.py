@@ -71,10 +71,15 @@ class CpuMonitor:
         cores = psutil.cpu_count() or 1
         proc.cpu_percent(None)
         psutil.cpu_percent(None)
-        while not self._stop.wait(self.interval_s):
+        while True:
+            stopped = self._stop.wait(self.interval_s)
+            # The last sample covers the partial interval, so a scenario shorter than one interval
+            # still gets a reading.
             self.samples.append(
                 CpuSample(proc.cpu_percent(None) / 100 / cores, psutil.cpu_percent(None) / 100)
             )
+            if stopped:
+                return
 
     def summary(self) -> dict[str, float | None]:
         if not self.samples:
