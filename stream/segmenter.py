@@ -92,7 +92,7 @@ class CutterConfig:
         300 characters; every other (neural, unknown) engine gets its conservative values.
         """
         if engine_name == "piper":
-            return cls(first_min_words=3, first_max_words=8, min_words=2, soft_chars=120, hard_chars=300,
+            return cls(first_min_words=2, first_max_words=5, min_words=2, soft_chars=120, hard_chars=300,
                        stall_s=0.3, ahead_relaxed_s=3.0, ahead_starving_s=0.5, relaxed_min_chars=80)
         return cls(first_min_words=5, first_max_words=10, min_words=4, soft_chars=150, hard_chars=250,
                    stall_s=0.5, ahead_relaxed_s=5.0, ahead_starving_s=1.5, relaxed_min_chars=120)
