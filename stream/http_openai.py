@@ -47,7 +47,7 @@ class VoiceId(BaseModel):
 class SpeechRequest(GenerationSettings):
     """OpenAI's speech request, plus the Chatterbox generation fields and `reference_audio`."""
 
-    model_config = {"json_schema_extra": describe_generation_fields}
+    model_config = {"json_schema_extra": describe_generation_fields, "strict": True}  # "seed": true is no seed
 
     model: str = Field(min_length=1, max_length=128,
                        description="Accepted for compatibility (tts-1, gpt-4o-mini-tts, ...); the loaded engine speaks.")

@@ -37,7 +37,7 @@ router = APIRouter(tags=["speech"], route_class=synthesis_route(default_error_bo
 class ChatterboxTTSRequest(GenerationSettings):
     """The hosted API's request; fields after `repetition_penalty` are voicewire extensions."""
 
-    model_config = {"json_schema_extra": describe_generation_fields}
+    model_config = {"json_schema_extra": describe_generation_fields, "strict": True}  # "seed": true is no seed
 
     text: str = Field(min_length=1, description="The text to speak (at most max_text_chars_per_context characters).")
     reference_audio: str | None = Field(

@@ -435,10 +435,10 @@ HTTP_CASES: list[HttpCase] = [
     HttpCase("voices-delete-traversal", "DELETE", "/v1/voices/..%2F..%2Fetc", b"", 404, headers=()),  # no route
     HttpCase("unknown-path", "GET", "/v1/nothing", b"", 404, headers=()),
     HttpCase("healthz-post", "POST", "/healthz", b"", 405, headers=()),
-    # Known gaps (docs/limits.md): types are lax on HTTP (the websocket is strict), and JSON nested
-    # past the parser's recursion limit gets FastAPI's bare 400 instead of the error shape.
-    HttpCase("tts-seed-bool", "POST", TTS, tts(seed=True), 422, "invalid_message", known_gap=True),
-    HttpCase("tts-seed-string", "POST", TTS, tts(seed="7"), 422, "invalid_message", known_gap=True),
+    # Types are strict on HTTP as on the websocket. Known gap (docs/limits.md): JSON nested past the
+    # parser's recursion limit gets FastAPI's bare 400 instead of the error shape.
+    HttpCase("tts-seed-bool", "POST", TTS, tts(seed=True), 422, "invalid_message"),
+    HttpCase("tts-seed-string", "POST", TTS, tts(seed="7"), 422, "invalid_message"),
     HttpCase("tts-deep-array", "POST", TTS, b"[" * 100_000, 400, "invalid_json", known_gap=True),
     HttpCase("voices-not-json", "POST", "/v1/voices", b"{nope", 400, "invalid_json", known_gap=True),
 ]
