@@ -11,8 +11,9 @@ from collections import Counter
 
 import pytest
 
-from stream.segmenter import CutterConfig, PhraseCutter
+from stream.segmenter import CutterConfig
 from tests.segmenter_cases import CASES
+from tests.test_segmenter import run
 
 # Pinned here so that retuning the engine defaults does not silently rewrite what the corpus checks.
 POLICIES: dict[str, tuple[CutterConfig, float]] = {
@@ -31,12 +32,7 @@ _TOKEN = re.compile(r"\s*[^\W\d_]+|\s*\d{1,3}|\s*[^\s\w]|\s*_|\s+")
 
 def stream(policy: str, deltas: list[str]) -> list[str]:
     config, ahead = POLICIES[policy]
-    cutter = PhraseCutter(config)
-    cutter.set_audio_ahead(ahead)
-    out: list[str] = []
-    for delta in deltas:
-        out += cutter.push(delta, 0.0)
-    return out + cutter.end()
+    return run(config, deltas, ahead)
 
 
 def slices(text: str, size: int) -> list[str]:
