@@ -7,10 +7,12 @@ import argparse
 import logging
 import sys
 
+from .deadline import deadline
 from .engines import ENGINE_NAMES
 from .settings import from_env
 
 SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, open sessions get this long for their final messages
+CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and answer the close frame
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -64,19 +66,35 @@ def _graceful_server(config, runtime):
     """uvicorn's server, except that on SIGTERM/SIGINT open sessions get their final messages
     (`cancelled` per open context, then `shutting_down`, close 1001) before uvicorn drops sockets."""
     import asyncio
+    import time
 
     import uvicorn
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
     class GracefulServer(uvicorn.Server):
         async def shutdown(self, sockets=None) -> None:
+            log = logging.getLogger("voicewire")
             for server in self.servers:  # no new sessions while the open ones are told
                 server.close()
+            started = time.monotonic()
+            told = len(runtime.sessions.live)
             try:
-                await asyncio.wait_for(runtime.sessions.shutdown_all(), SHUTDOWN_GRACE_S)
+                async with deadline(SHUTDOWN_GRACE_S):
+                    await runtime.sessions.shutdown_all()
             except asyncio.TimeoutError:
-                logging.getLogger("voicewire").warning("sessions not closed within %g s; dropping them",
-                                                       SHUTDOWN_GRACE_S)
+                log.warning("sessions not told within %g s; dropping them", SHUTDOWN_GRACE_S)
+            # uvicorn's own shutdown closes every socket at once, and a process that exits with
+            # bytes still in a socket's user-space buffer loses them: a slow reader would see the
+            # stream end without its final messages. Let clients finish the close handshake first.
+            until = time.monotonic() + CLOSE_DRAIN_S
+            while (open_ws := self._websockets()) and time.monotonic() < until:
+                await asyncio.sleep(0.05)
+            log.info("shutdown: %d session(s) told in %.2f s; %d websocket(s) still open", told,
+                     time.monotonic() - started, len(open_ws))
             await super().shutdown(sockets)
+
+        def _websockets(self) -> list:
+            return [c for c in self.server_state.connections if isinstance(c, WebSocketsSansIOProtocol)]
 
     return GracefulServer(config)
 

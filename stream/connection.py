@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .audio import OutputEncoder, PhraseShaper, pause_after
 from .auth import Caller
+from .deadline import deadline
 from .engines.base import SynthesisRequest
 from .errors import (
     IdleTimeout,
@@ -79,7 +80,8 @@ class Connection:
             raise ClientGone()
         async with self._send_lock:
             try:
-                await asyncio.wait_for(self.ws.send_text(dumps(message)), self.limits.stalled_client_timeout_s)
+                async with deadline(self.limits.stalled_client_timeout_s):
+                    await self.ws.send_text(dumps(message))
             except asyncio.TimeoutError:
                 self._stalled = True
                 raise ClientGone("client stopped reading") from None
@@ -93,7 +95,8 @@ class Connection:
     async def close(self, code: int, reason: str = "") -> None:
         if self.ws.client_state is WebSocketState.CONNECTED:
             try:
-                await asyncio.wait_for(self.ws.close(code=code, reason=reason[:120]), CLOSE_TIMEOUT_S)
+                async with deadline(CLOSE_TIMEOUT_S):
+                    await self.ws.close(code=code, reason=reason[:120])
             except (RuntimeError, OSError, asyncio.TimeoutError):
                 pass
 

@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpcore
 
+from .deadline import deadline
 from .errors import ProtocolError
 from .reference_audio import ReferenceClip, decode_clip
 from .settings import Settings
@@ -149,7 +150,8 @@ class ClipFetcher:
             self._cache.move_to_end(url)
             return cached
         try:
-            fetched = await asyncio.wait_for(self._download(url, cached), limits.reference_fetch_timeout_s)
+            async with deadline(limits.reference_fetch_timeout_s):
+                fetched = await self._download(url, cached)
         except asyncio.TimeoutError:
             raise ReferenceUrlRefused(
                 f"reference_audio: fetching {url} took longer than {limits.reference_fetch_timeout_s:g} s") from None

@@ -30,6 +30,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import numpy as np
 
+from .deadline import deadline
+
 log = logging.getLogger("voicewire.workers")
 
 _DONE = object()
@@ -93,9 +95,9 @@ class InferencePool:
             threads = list(self._threads)
         for _ in threads:
             self._tasks.put((-1, next(self._order), None))
-        deadline = time.monotonic() + timeout_s
+        until = time.monotonic() + timeout_s
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(max(0.0, until - time.monotonic()))
         stuck = sum(thread.is_alive() for thread in threads)
         if stuck:
             log.error("%d inference threads still busy at shutdown; exiting without them", stuck)
@@ -213,7 +215,8 @@ class ChunkStream:
             self._wake.clear()
             idle = time.monotonic() - progress_at if on_worker else 0.0
             try:
-                await asyncio.wait_for(self._wake.wait(), max(0.0, self._stall_timeout_s - idle))
+                async with deadline(max(0.0, self._stall_timeout_s - idle)):
+                    await self._wake.wait()
             except asyncio.TimeoutError:
                 self._check_stalled()
 

@@ -135,10 +135,10 @@ async def test_hung_engine_call_fails_its_context_and_keeps_the_pool_serving(mak
 
 async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
     port = free_port()
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--engine", "piper", "--host",
                                  "127.0.0.1", "--port", str(port), "--data-dir", data],
-                                env={**os.environ, "VOICEWIRE_LOG_LEVEL": "warning"})
+                                env={**os.environ, "VOICEWIRE_LOG_LEVEL": "info"}, stderr=log)
         try:
             url = f"ws://127.0.0.1:{port}/v1/stream"
             deadline = time.monotonic() + 90
@@ -185,6 +185,8 @@ async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            log.seek(0)
+            print(log.read())  # shown by pytest only when the test fails
 
 
 async def test_idle_clock_restarts_when_a_slow_context_finishes(make_server, faulty_engine):
