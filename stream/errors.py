@@ -120,6 +120,34 @@ class IdleTimeout(ProtocolError):
     http_status = 408
 
 
+class NotAcceptable(ProtocolError):
+    """HTTP API: `Accept` names no format the server can produce."""
+
+    code = "not_acceptable"
+    http_status = 406
+
+
+class BodyTooLarge(ProtocolError):
+    """HTTP API: the request body is over `max_http_body_bytes`, declared or streamed."""
+
+    code = "body_too_large"
+    http_status = 413
+
+
+class ReferenceUrlRefused(ProtocolError):
+    """HTTP API: a clip URL breaks a fetch rule or the fetch failed; the message says which and why."""
+
+    code = "bad_reference_url"
+    http_status = 422
+
+
+class ReferenceTooLarge(ReferenceUrlRefused):
+    """HTTP API: a fetched clip is over `max_reference_bytes` (a refused URL, so it is caught as one)."""
+
+    code = "reference_too_large"
+    http_status = 413
+
+
 class ServerShuttingDown(ProtocolError):
     """Sent to open sessions when the server stops; the socket then closes with 1001."""
 
@@ -135,6 +163,6 @@ ERROR_CODES: dict[str, type[ProtocolError]] = {
         InvalidJson, InvalidMessage, OutOfRange, UnknownContext, ContextClosed, SettingsLocked,
         Unsupported, VoiceNotFound, BadAudio, TooManyContexts, TextTooLong, RateLimited,
         InsufficientCredits, InternalError, Unauthorized, MessageTooLarge, IdleTimeout,
-        ServerShuttingDown,
+        ServerShuttingDown, NotAcceptable, BodyTooLarge, ReferenceUrlRefused, ReferenceTooLarge,
     )
 }

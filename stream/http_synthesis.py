@@ -27,7 +27,15 @@ from pydantic import BaseModel
 from .auth import Caller
 from .containers import FORMATS, FileEncoder, output_rate
 from .engines.base import Voice
-from .errors import InvalidJson, InvalidMessage, OutOfRange, ProtocolError, TextTooLong, Unsupported
+from .errors import (
+    BodyTooLarge,
+    InvalidJson,
+    InvalidMessage,
+    OutOfRange,
+    ProtocolError,
+    TextTooLong,
+    Unsupported,
+)
 from .protocol import GenerationSettings, InlineVoice
 from .reference_audio import decode_base64, decode_clip
 from .runtime import Runtime
@@ -38,16 +46,6 @@ log = logging.getLogger("voicewire.http")
 CLIENT_CLOSED_REQUEST = 499   # the status nginx logs for it; only ever seen in metrics, the client is gone
 _RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 ErrorBody = Callable[[ProtocolError, str | None], dict]
-
-
-class BodyTooLarge(ProtocolError):
-    code = "body_too_large"
-    http_status = 413
-
-
-class NotAcceptable(ProtocolError):
-    code = "not_acceptable"
-    http_status = 406
 
 
 class _CappedBody(HTTPException):

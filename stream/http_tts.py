@@ -16,9 +16,8 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from .containers import FORMATS, MEDIA_TYPES
-from .errors import InvalidMessage
+from .errors import InvalidMessage, NotAcceptable
 from .http_synthesis import (
-    NotAcceptable,
     default_error_body,
     describe_generation_fields,
     generation_of,

@@ -32,25 +32,13 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 
 from .deadline import deadline
-from .errors import ProtocolError
+from .errors import ReferenceTooLarge, ReferenceUrlRefused
 from .reference_audio import ReferenceClip, decode_clip
 from .settings import Settings
 
 MAX_REDIRECTS = 5
 USER_AGENT = "voicewire reference-audio fetcher"
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-class ReferenceUrlRefused(ProtocolError):
-    """The URL breaks a fetch rule or the fetch failed; the message says which and why."""
-
-    code = "bad_reference_url"
-    http_status = 422
-
-
-class ReferenceTooLarge(ReferenceUrlRefused):
-    code = "reference_too_large"
-    http_status = 413
 
 
 @dataclass(frozen=True)

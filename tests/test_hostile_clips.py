@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stream.errors import BadAudio
+from stream.errors import BadAudio, ReferenceUrlRefused
 from stream.reference_audio import decode_base64, decode_clip
 from stream.settings import Limits, Settings
-from stream.url_fetch import ClipFetcher, ReferenceUrlRefused
+from stream.url_fetch import ClipFetcher
 
 LIMITS = Limits()
 

@@ -1,10 +1,12 @@
 """Wire message parsing: every malformed frame becomes one error naming the field and the rule."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from stream.errors import InvalidJson, InvalidMessage, OutOfRange
+import stream.app  # noqa: F401  (imports every module that could define an error)
+from stream.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
 from stream.protocol import (
     CancelMessage,
     GenerationSettings,
@@ -107,3 +109,14 @@ def test_binary_frames_and_deep_nesting_are_refused():
     nested = '{"type":"keepalive","x":' + "[" * 5000 + "]" * 5000 + "}"
     with pytest.raises((InvalidMessage, InvalidJson)):
         parse_client_message(nested)
+
+
+def test_every_error_code_is_one_class_in_stream_errors_and_documented():
+    def subclasses(cls: type[ProtocolError]) -> list[type[ProtocolError]]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    defined = [c for c in subclasses(ProtocolError) if c.__module__.startswith("stream.")]
+    assert {c.__module__ for c in defined} == {"stream.errors"}
+    assert {c.code: c for c in defined} == ERROR_CODES
+    limits = (Path(__file__).parent.parent / "docs" / "limits.md").read_text()
+    assert [code for code in ERROR_CODES if f"| `{code}` |" not in limits] == []

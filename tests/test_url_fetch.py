@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from stream.errors import BadAudio
+from stream.errors import BadAudio, ReferenceTooLarge, ReferenceUrlRefused
 from stream.settings import Limits, Settings
-from stream.url_fetch import ClipFetcher, ReferenceTooLarge, ReferenceUrlRefused
+from stream.url_fetch import ClipFetcher
 from tests.clip_server import CLIP, ClipServer
 
 
