@@ -27,16 +27,8 @@ from pydantic import BaseModel
 from .auth import Caller
 from .containers import FORMATS, FileEncoder, output_rate
 from .engines.base import Voice
-from .errors import (
-    BodyTooLarge,
-    InvalidJson,
-    InvalidMessage,
-    OutOfRange,
-    ProtocolError,
-    TextTooLong,
-    Unsupported,
-)
-from .protocol import GenerationSettings, InlineVoice
+from .errors import BodyTooLarge, InvalidJson, ProtocolError, TextTooLong, Unsupported
+from .protocol import GenerationSettings, InlineVoice, describe_error
 from .reference_audio import decode_base64, decode_clip
 from .runtime import Runtime
 from .speech import speak
@@ -44,7 +36,6 @@ from .speech import speak
 log = logging.getLogger("voicewire.http")
 
 CLIENT_CLOSED_REQUEST = 499   # the status nginx logs for it; only ever seen in metrics, the client is gone
-_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 ErrorBody = Callable[[ProtocolError, str | None], dict]
 
 
@@ -63,19 +54,10 @@ def default_error_body(err: ProtocolError, field: str | None) -> dict:
 def describe_errors(errors: list[dict[str, Any]]) -> tuple[ProtocolError, str | None]:
     """FastAPI's first validation error as the protocol error naming its field and rule, and the field."""
     err = errors[0]
-    loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-    field = ".".join(loc) or "body"
-    kind = err.get("type", "")
-    if kind == "json_invalid":
+    if err.get("type") == "json_invalid":
         return InvalidJson(f"body: invalid JSON ({err.get('ctx', {}).get('error', err.get('msg'))})"), None
-    if kind in _RANGE_ERRORS:
-        bound = next(iter(err.get("ctx", {}).values()), None)
-        return OutOfRange(f"{field}: {err['msg'].lower()} (got {err.get('input')!r}, limit {bound})"), field
-    if kind == "extra_forbidden":
-        return InvalidMessage(f"{field}: unknown field"), field
-    if kind == "missing":
-        return InvalidMessage(f"{field}: field required"), field
-    return InvalidMessage(f"{field}: {err.get('msg')}"), field
+    field = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+    return describe_error(err, field), field
 
 
 def synthesis_route(error_body: ErrorBody) -> type[APIRoute]:

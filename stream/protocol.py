@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -137,21 +138,26 @@ def _field_path(loc: tuple) -> str:
     return ".".join(parts) or "message"
 
 
-def describe_validation_error(exc: ValidationError, context_id: str | None) -> InvalidMessage | OutOfRange:
-    """The first pydantic error as the protocol error that names its field and rule."""
-    err = exc.errors(include_url=False)[0]
-    field = _field_path(tuple(err["loc"]))
-    kind = err["type"]
+def describe_error(err: Mapping[str, Any], field: str,
+                   context_id: str | None = None) -> InvalidMessage | OutOfRange:
+    """One pydantic error (as `errors()` lists it) as the protocol error naming `field` and the rule
+    it broke; the websocket and the HTTP API word their errors alike through this one place."""
+    kind = err.get("type", "")
     if kind in _RANGE_ERRORS:
-        ctx = err.get("ctx", {})
-        bound = next(iter(ctx.values()), None)
+        bound = next(iter(err.get("ctx", {}).values()), None)
         return OutOfRange(f"{field}: {err['msg'].lower()} (got {err.get('input')!r}, limit {bound})",
                           context_id=context_id)
     if kind == "extra_forbidden":
         return InvalidMessage(f"{field}: unknown field", context_id=context_id)
     if kind == "missing":
         return InvalidMessage(f"{field}: field required", context_id=context_id)
-    return InvalidMessage(f"{field}: {err['msg']}", context_id=context_id)
+    return InvalidMessage(f"{field}: {err.get('msg')}", context_id=context_id)
+
+
+def describe_validation_error(exc: ValidationError, context_id: str | None) -> InvalidMessage | OutOfRange:
+    """The first pydantic error as the protocol error that names its field and rule."""
+    err = exc.errors(include_url=False)[0]
+    return describe_error(err, _field_path(tuple(err["loc"])), context_id)
 
 
 def parse_client_message(frame: str | bytes) -> ClientMessage:
