@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import BadAudio, InvalidMessage, ProtocolError
+from .errors import BadAudio, InvalidJson, InvalidMessage, ProtocolError
+from .http_synthesis import parse_json
 from .protocol import describe_validation_error
 from .reference_audio import decode_base64
 
@@ -44,11 +45,11 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
         return data, name if isinstance(name, str) and name else None
     if content_type.startswith("application/json"):
         try:
-            body = VoiceUpload.model_validate(json.loads(await request.body()))
+            body = VoiceUpload.model_validate(parse_json(await request.body()))
+        except json.JSONDecodeError as exc:
+            raise InvalidJson(f"body: invalid JSON ({exc.msg})") from None
         except ValidationError as exc:
             raise describe_validation_error(exc, None) from None
-        except ValueError as exc:
-            raise InvalidMessage(f"body: invalid JSON ({exc})") from None
         return decode_base64(body.audio, "audio"), body.name
     raise BadAudio("content-type: send multipart/form-data with a 'file' field, or JSON {\"audio\": base64}")
 

@@ -33,9 +33,7 @@ def error_code(response: httpx.Response) -> str | None:
     return (body.get("error") or {}).get("code") if isinstance(body.get("error"), dict) else None
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason="known gap, see docs/limits.md")]
-                 if case.known_gap else []) for case in HTTP_CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in HTTP_CASES])
 async def test_http_hostile_request(server: ServerHandle, case: HttpCase):
     async with httpx.AsyncClient(base_url=server.http_url, timeout=60) as client:
         response = await client.request(case.method, case.path, content=case.body, headers=dict(case.headers))
