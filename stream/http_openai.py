@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .containers import FORMATS
 from .errors import ProtocolError, Unsupported
-from .http_synthesis import describe_generation_fields, generation_of, speak_request, synthesis_route
+from .http_synthesis import api_route, describe_generation_fields, generation_of, speak_request
 from .protocol import GenerationSettings
 
 OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
@@ -36,7 +36,7 @@ def openai_error_body(err: ProtocolError, field: str | None) -> dict:
     return {"error": {"message": err.message, "type": kind, "param": field, "code": err.code}}
 
 
-router = APIRouter(tags=["speech"], route_class=synthesis_route(openai_error_body))
+router = APIRouter(tags=["speech"], route_class=api_route(openai_error_body))
 
 
 class VoiceId(BaseModel):

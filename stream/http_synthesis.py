@@ -1,4 +1,5 @@
-"""What both HTTP speech endpoints share: the route class, auth, credits, voices and the audio response.
+"""What both HTTP speech endpoints share: the route class (the voices API's too), auth, credits, voices
+and the audio response.
 
 A request's life: the body is capped (413); the caller is authenticated (401), before the body is
 validated (422 naming the field and rule); the text is checked against the per-turn limit (413);
@@ -61,10 +62,11 @@ def describe_errors(errors: list[dict[str, Any]]) -> tuple[ProtocolError, str | 
     return describe_error(err, field), field
 
 
-def synthesis_route(error_body: ErrorBody) -> type[APIRoute]:
-    """A route class that caps the body, and turns validation and protocol errors into `error_body`."""
+def api_route(error_body: ErrorBody) -> type[APIRoute]:
+    """The route class of every HTTP API endpoint (speech and voices): caps the body, authenticates
+    the caller, and turns validation and protocol errors into `error_body`."""
 
-    class SynthesisRoute(APIRoute):
+    class ApiRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
             handler = super().get_route_handler()
             endpoint = self.path
@@ -91,7 +93,7 @@ def synthesis_route(error_body: ErrorBody) -> type[APIRoute]:
 
             return capped
 
-    return SynthesisRoute
+    return ApiRoute
 
 
 class _CappedRequest(Request):

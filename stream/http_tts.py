@@ -18,11 +18,11 @@ from pydantic import Field
 from .containers import FORMATS, MEDIA_TYPES
 from .errors import InvalidMessage, NotAcceptable
 from .http_synthesis import (
+    api_route,
     default_error_body,
     describe_generation_fields,
     generation_of,
     speak_request,
-    synthesis_route,
 )
 from .protocol import GenerationSettings
 
@@ -30,7 +30,7 @@ FormatName = Literal["wav", "flac", "mp3", "opus", "pcm"]
 DEFAULT_FORMAT = "wav"
 _ANY = {"*/*", "audio/*", "application/octet-stream"}
 
-router = APIRouter(tags=["speech"], route_class=synthesis_route(default_error_body))
+router = APIRouter(tags=["speech"], route_class=api_route(default_error_body))
 
 
 class ChatterboxTTSRequest(GenerationSettings):

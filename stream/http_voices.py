@@ -1,7 +1,9 @@
 """`/v1/voices`: add (multipart file or JSON base64), list and delete stored voices.
 
 Adding a voice prepares its conditioning before answering, so an unusable clip is refused with
-`bad_audio` at upload time and the first turn with the new voice pays no preparation.
+`bad_audio` at upload time and the first turn with the new voice pays no preparation. The routes
+share the speech endpoints' route class: a key when the server has keys (401), the body cap (413),
+and errors in the same shape.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import BadAudio, InvalidJson, InvalidMessage, ProtocolError
-from .http_synthesis import parse_json
+from .errors import BadAudio, InvalidJson, InvalidMessage
+from .http_synthesis import api_route, default_error_body, parse_json
 from .protocol import describe_validation_error
 from .reference_audio import decode_base64
 
-router = APIRouter(prefix="/v1/voices", tags=["voices"])
+router = APIRouter(prefix="/v1/voices", tags=["voices"], route_class=api_route(default_error_body))
 
 
 class VoiceUpload(BaseModel):
@@ -26,10 +28,6 @@ class VoiceUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
     audio: str = Field(min_length=1)
     name: str | None = Field(None, min_length=1, max_length=128)
-
-
-def _error(exc: ProtocolError) -> JSONResponse:
-    return JSONResponse(exc.to_message(), status_code=exc.http_status)
 
 
 async def _read_upload(request: Request) -> tuple[bytes, str | None]:
@@ -57,13 +55,8 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
 @router.post("", status_code=201)
 async def add_voice(request: Request) -> JSONResponse:
     """Store a voice from a reference clip (WAV, FLAC, OGG or MP3) and return its id."""
-    runtime = request.app.state.runtime
-    try:
-        data, name = await _read_upload(request)
-        voice = await runtime.voices.add(data, name)
-    except ProtocolError as exc:
-        runtime.metrics.errors.labels(code=exc.code).inc()
-        return _error(exc)
+    data, name = await _read_upload(request)
+    voice = await request.app.state.runtime.voices.add(data, name)
     return JSONResponse(voice.to_wire(), status_code=201)
 
 
@@ -76,8 +69,5 @@ async def list_voices(request: Request) -> dict:
 
 @router.delete("/{voice_id}", status_code=204)
 async def delete_voice(voice_id: str, request: Request) -> Response:
-    try:
-        await request.app.state.runtime.voices.delete(voice_id)
-    except ProtocolError as exc:
-        return _error(exc)
+    await request.app.state.runtime.voices.delete(voice_id)
     return Response(status_code=204)

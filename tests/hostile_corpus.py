@@ -430,6 +430,8 @@ HTTP_CASES: list[HttpCase] = [
     HttpCase("voices-multipart-no-file", "POST", "/v1/voices", b"--b\r\nContent-Disposition: form-data; "
              b'name="name"\r\n\r\nx\r\n--b--\r\n', 422, "invalid_message",
              headers=(("content-type", "multipart/form-data; boundary=b"),)),
+    HttpCase("voices-body-too-large", "POST", "/v1/voices", b'{"audio":"' + b"A" * 200_000 + b'"}', 413,
+             "body_too_large"),
     HttpCase("voices-delete-unknown", "DELETE", "/v1/voices/nope", b"", 404, "voice_not_found", headers=()),
     HttpCase("voices-delete-traversal", "DELETE", "/v1/voices/..%2F..%2Fetc", b"", 404, headers=()),  # no route
     HttpCase("unknown-path", "GET", "/v1/nothing", b"", 404, headers=()),

@@ -39,6 +39,29 @@ async def test_piper_refuses_cloning_with_unsupported(piper_engine, tmp_path):
     runtime.close()
 
 
+@pytest.mark.parametrize("keys", [("good-key",), ()], ids=["keys", "open"])
+async def test_voices_api_needs_a_valid_key_when_the_server_has_keys(piper_engine, tmp_path, keys):
+    runtime = build_runtime(Settings(data_dir=str(tmp_path), api_keys=keys), engine=piper_engine)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://test")
+    requests = [("GET", "/v1/voices", {}, 200),
+                ("POST", "/v1/voices", {"files": {"file": ("a.wav", wav_bytes(2.0), "audio/wav")}}, 422),
+                ("POST", "/v1/voices", {"json": {"audio": "AAAA", "bogus": 1}}, 422),
+                ("DELETE", "/v1/voices/v_nope", {}, 404)]
+    async with client:
+        for method, path, kwargs, status in requests:
+            for bad in ({}, {"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}):
+                r = await client.request(method, path, headers=bad, **kwargs)
+                if keys:
+                    assert r.status_code == 401 and r.json()["code"] == "unauthorized", (method, bad, r.text)
+                    assert r.headers["www-authenticate"] == "Bearer"
+                else:
+                    assert r.status_code == status, (method, bad, r.text)
+            for good in ({"x-api-key": "good-key"}, {"authorization": "Bearer good-key"}):
+                r = await client.request(method, path, headers=good, **kwargs)
+                assert r.status_code == status, (method, good, r.text)
+    runtime.close()
+
+
 @pytest.fixture(scope="module")
 def chatterbox(tmp_path_factory):
     pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed")
