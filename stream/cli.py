@@ -53,7 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(runtime),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws="stream.ws_protocol:WebSocketProtocol",
         ws_max_size=settings.limits.max_frame_bytes * 2,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,

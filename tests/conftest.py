@@ -16,6 +16,7 @@ from stream.app import create_app
 from stream.engines.base import Engine
 from stream.runtime import Runtime, build_runtime
 from stream.settings import Limits, Settings
+from stream.ws_protocol import WebSocketProtocol
 
 
 def free_port() -> int:
@@ -48,7 +49,7 @@ def start_server(engine: Engine, settings: Settings) -> ServerHandle:
     """Run the real app under uvicorn (websockets implementation) on its own thread and loop."""
     settings.port = settings.port or free_port()
     runtime = build_runtime(settings, engine=engine)
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, ws="websockets-sansio",
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, ws=WebSocketProtocol,
                             ws_max_size=settings.limits.max_frame_bytes * 2, log_level="warning",
                             lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)

@@ -294,7 +294,6 @@ class RawCase:
     after_handshake: bool = False
     close_code: int = 0
     status: int = 0
-    known_gap: bool = False             # expected answer not given yet; the test is a strict xfail
 
 
 RAW_CASES: list[RawCase] = [
@@ -321,10 +320,12 @@ RAW_CASES: list[RawCase] = [
     RawCase("wrong-path", upgrade_request(path="/v1/streams"), status=403),
     RawCase("path-traversal", upgrade_request(path="/v1/../../etc/passwd"), status=403),
     RawCase("header-line-7k", upgrade_request(extra="X-Big: " + "a" * 7000 + "\r\n"), status=101),
-    # Known gap (docs/limits.md): a header line over 8 KiB is left unanswered by uvicorn's
-    # websockets-sansio handshake instead of being refused; a front proxy must cap header sizes.
-    RawCase("header-line-100k", upgrade_request(extra="X-Big: " + "a" * 100_000 + "\r\n"), status=431,
-            known_gap=True),
+    # Requests the websockets handshake parser gives up on (stream/ws_protocol.py answers them).
+    RawCase("header-line-100k", upgrade_request(extra="X-Big: " + "a" * 100_000 + "\r\n"), status=431),
+    RawCase("headers-200", upgrade_request(extra="".join(f"X-H{i}: v\r\n" for i in range(200))), status=431),
+    RawCase("request-line-10k", upgrade_request(path="/v1/stream?" + "a" * 10_000), status=414),
+    RawCase("upgrade-with-body", upgrade_request(extra="Content-Length: 5\r\n") + b"hello", status=400),
+    RawCase("upgrade-chunked", upgrade_request(extra="Transfer-Encoding: chunked\r\n") + b"0\r\n\r\n", status=400),
 ]
 
 

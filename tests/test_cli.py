@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 import soundfile
 
 from tests.conftest import free_port
+from tests.hostile_corpus import upgrade_request
 
 VOICEWIRE = [sys.executable, "-m", "stream.cli"]
 
@@ -58,6 +60,13 @@ def test_serve_auto_picks_piper_and_says_why_and_say_writes_a_wav(served, tmp_pa
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it
     assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in log.read_text()
+
+
+def test_serve_refuses_an_upgrade_request_with_a_100k_header_line(served):
+    port, _, _ = served  # `serve` runs uvicorn with stream.ws_protocol, which answers what the parser refuses
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(upgrade_request(extra="X-Big: " + "a" * 100_000 + "\r\n"))
+        assert sock.recv(64).startswith(b"HTTP/1.1 431")
 
 
 def test_say_reports_an_unreachable_server(tmp_path):
