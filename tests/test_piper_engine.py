@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -44,3 +46,26 @@ def test_cancel_before_start_yields_nothing(piper_engine):
     cancel = threading.Event()
     cancel.set()
     assert speak(piper_engine, "First sentence. Second sentence.", cancel).size == 0
+
+
+def test_phonemizing_does_not_leak_its_clauses(piper_engine):
+    """piper-tts 1.8.0's espeakbridge kept one reference too many to every clause tuple it
+    returned, so each clause ever spoken stayed in memory; the engine's load() drops it."""
+    from piper import espeakbridge
+
+    clauses = espeakbridge.get_phonemes("First, second. Third?")
+    fresh = [(a, b, c) for a, b, c in clauses]
+    assert len(clauses) == 3
+    assert [sys.getrefcount(c) for c in clauses] == [sys.getrefcount(c) for c in fresh]
+
+    texts = [f"Clause number {i}, and another one. Then a question {i}?" for i in range(1000)]
+    piper_engine._voice.phonemize(texts[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in texts:
+            piper_engine._voice.phonemize(text)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50_000, f"{grown} bytes kept after phonemizing 1000 texts (3000 clauses)"

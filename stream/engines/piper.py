@@ -6,6 +6,10 @@ VITS model has (see `_synthesis_config`); the mapping is documented in README "E
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import logging
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -13,6 +17,8 @@ import numpy as np
 
 from ..protocol import GenerationSettings
 from .base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+
+log = logging.getLogger("voicewire.piper")
 
 # The voice's own defaults (from its .onnx.json); exaggeration 0.5 / temperature 0.8 map onto them.
 _NOISE_SCALE = 0.667
@@ -50,6 +56,45 @@ def _synthesis_config(gen: GenerationSettings):
     )
 
 
+def _fix_espeak_leak() -> bool:
+    """Stop piper's phonemizer from leaking every clause it phonemizes; True if a fix is in place.
+
+    `piper.espeakbridge.get_phonemes` (piper-tts 1.8.0, espeakbridge.c) appends each clause's
+    `(phonemes, terminator, end_of_sentence)` tuple to its result list with `PyList_Append`, which
+    takes a reference of its own, and never drops the one `Py_BuildValue` returned: every clause
+    ever spoken (the tuple and its phoneme string, ~180 bytes) stays in memory for good, growing a
+    busy server's RSS without bound. The wrapper drops that extra reference. It is installed only
+    when a probe shows exactly one extra reference, so a fixed piper is left alone. Call after
+    espeak is initialized (after a first phonemize).
+    """
+    from piper import espeakbridge, voice
+
+    if getattr(espeakbridge.get_phonemes, "_voicewire_fixed", False):
+        return True
+    original = espeakbridge.get_phonemes
+    with getattr(voice, "_ESPEAK_PHONEMIZER_LOCK", contextlib.nullcontext()):  # espeak is not thread-safe
+        probe = original("One, two.")
+    control = [(a, b, c) for a, b, c in probe]  # the same shape, built by Python: no extra reference
+    extra = {sys.getrefcount(probe[i]) - sys.getrefcount(control[i]) for i in range(len(probe))}
+    if extra != {1}:
+        return extra == {0}
+    decref = ctypes.pythonapi.Py_DecRef
+    decref.argtypes = [ctypes.py_object]
+    decref.restype = None
+    for item in probe:
+        decref(item)
+
+    def get_phonemes(text: str) -> list[tuple[str, str, bool]]:
+        clauses = original(text)
+        for clause in clauses:  # the list (and `clause`) still hold it: the count never reaches 0 here
+            decref(clause)
+        return clauses
+
+    get_phonemes._voicewire_fixed = True  # type: ignore[attr-defined]
+    espeakbridge.get_phonemes = get_phonemes
+    return True
+
+
 class PiperEngine(Engine):
     name = "piper"
     capabilities = Capabilities(
@@ -82,6 +127,9 @@ class PiperEngine(Engine):
             ) from exc
         self._voice = PiperVoice.load(model_path(), config_path=config_path())
         self.sample_rate = int(self._voice.config.sample_rate)
+        self._voice.phonemize("Ready.")  # initializes espeak, which the leak probe needs
+        if not _fix_espeak_leak():
+            log.warning("piper's espeakbridge.get_phonemes holds an unexpected number of references; not patched")
 
     def default_voice(self) -> Voice:
         return Voice(id="joe", name="en_US-joe-medium")
