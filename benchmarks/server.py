@@ -203,7 +203,7 @@ def serve(spec: EngineSpec, port: int, workers: int) -> None:
         create_app(runtime),
         host=HOST,
         port=port,
-        ws="websockets-sansio",
+        ws="stream.ws_protocol:WebSocketProtocol",
         ws_max_size=settings.limits.max_frame_bytes * 2,
         log_level="warning",
         timeout_graceful_shutdown=3,
