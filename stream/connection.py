@@ -311,6 +311,9 @@ class Connection:
                 self.rt.metrics.contexts.labels("error").inc()
                 await self.send_error(err)
                 continue
+            for job in self._jobs.values():  # a cancelled context leaves its prefetched phrase's job here
+                job.stop()
+            self._jobs.clear()
             await self._finish(ctx)
 
     def _start_job(self, ctx: Context, phrase: Phrase) -> ChunkStream:
