@@ -1,11 +1,15 @@
 """Chatterbox engine micro-benchmark: time to first chunk (streamed) vs the package's `generate()`,
-and voice preparation vs a conditioning-cache hit.
+where the streamed path spends that time, and voice preparation vs a conditioning-cache hit.
 
 Random weights (the hub is unreachable): the audio is noise-shaped and every number is
-timing-only. Both sides generate exactly `--tokens` speech tokens for the same phrase, voice and
-seed (random weights almost never sample the stop token, so the budget is the length).
+timing-only. Random weights almost never sample the stop token, so both sides generate exactly
+`--tokens` speech tokens for the same phrase, voice and seed. The default budget is the phrase's
+natural length: what a real model would say it in (characters at a conversational speaking rate,
+times 25 speech tokens per second), because `generate()` cost grows with the phrase and the
+streamed first chunk does not. Streamed and `generate()` runs alternate, pair by pair, so load
+changes on a shared machine hit both sides alike.
 
-    python -m benchmarks.bench_chatterbox [--reduced] [--tokens 50] [--reps 3] [--device cpu]
+    python -m benchmarks.bench_chatterbox [--reduced] [--tokens N] [--reps 3] [--device cpu] [--json F]
 """
 
 from __future__ import annotations
@@ -21,18 +25,28 @@ import threading
 import time
 from pathlib import Path
 
+import torch
+
 from benchmarks.engines import EngineSpec, _package_generate, _t3_size, build_checkpoint
 from stream.engines.base import SynthesisRequest
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning
+from stream.engines.chatterbox.watermark import StreamingWatermarker
 from stream.protocol import GenerationSettings
 from stream.settings import Settings
 from tests.chatterbox_checkpoint import speechlike_clip
 
 PHRASE = "Sure, I can help with that, the museum opens at nine thirty on weekdays."
+SPEECH_TOKENS_PER_S = 25     # S3 speech tokens per second of audio
+CHARS_PER_S = 14.0           # conversational English, about 150 words a minute
 
 
-def streamed_first_chunk(engine: ChatterboxEngine, seed: int) -> tuple[float, float, float]:
-    """(seconds to first chunk, seconds to last chunk, seconds of audio) of one streamed phrase."""
+def natural_tokens(text: str) -> int:
+    """Speech tokens a real model would take for `text` at a conversational rate."""
+    return round(SPEECH_TOKENS_PER_S * len(text) / CHARS_PER_S)
+
+
+def streamed(engine: ChatterboxEngine, seed: int) -> dict:
+    """Seconds to the first chunk and to the last, and seconds of audio, of one streamed phrase."""
     request = SynthesisRequest(text=PHRASE, voice=engine.default_voice(), generation=GenerationSettings(seed=seed),
                                first_in_context=True)
     start = time.perf_counter()
@@ -41,16 +55,59 @@ def streamed_first_chunk(engine: ChatterboxEngine, seed: int) -> tuple[float, fl
     for chunk in engine.synthesize(request, threading.Event()):
         first = first if first is not None else time.perf_counter() - start
         samples += len(chunk)
-    return first or 0.0, time.perf_counter() - start, samples / engine.sample_rate
+    return {"first_chunk_s": first or 0.0, "total_s": time.perf_counter() - start,
+            "audio_s": samples / engine.sample_rate}
+
+
+def first_chunk_stages(engine: ChatterboxEngine, seed: int) -> dict:
+    """The streamed first chunk, stage by stage: the engine's own token loop, decoder and watermarker,
+    run in the order `ChatterboxEngine._stream` runs them, each timed on its own."""
+    request = SynthesisRequest(text=PHRASE, voice=engine.default_voice(), generation=GenerationSettings(seed=seed),
+                               first_in_context=True)
+    token_gen, acoustic_gen = engine._generators(seed)
+    budget = engine.tuning.max_new_tokens
+    decoder = engine.phrase_decoder(request.voice, request.generation, acoustic_gen, budget)
+    want = engine.tuning.first_chunk_tokens
+    stages: dict[str, float] = {}
+    start = time.perf_counter()
+    tokens = engine.speech_tokens(request, threading.Event(), generator=token_gen, max_new_tokens=budget)
+    count = 0
+    for token in tokens:
+        count += 1
+        if count == 1:
+            stages["prefill_and_first_token_s"] = time.perf_counter() - start
+        decoder.add(token)
+        if decoder.ready_tokens() >= want:
+            break
+    tokens.close()
+    stages["tokens_to_first_flush"] = count
+    stages["later_tokens_s"] = time.perf_counter() - start - stages["prefill_and_first_token_s"]
+    with torch.inference_mode():  # as in PhraseDecoder.flush
+        mark = time.perf_counter()
+        mel = decoder._mel(decoder.ratio * (len(decoder.tokens) - decoder.lookahead), final=False)
+        stages["flow_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        audio = decoder._vocode(mel, final=False).float().cpu().numpy()
+        stages["vocoder_s"] = time.perf_counter() - mark
+    if engine.watermark:
+        mark = time.perf_counter()
+        StreamingWatermarker(engine.loaded.tts.watermarker, engine.sample_rate).push(audio)
+        stages["watermark_s"] = time.perf_counter() - mark
+    stages["sum_s"] = time.perf_counter() - start
+    stages["flow_frames"] = int(decoder.ref["prompt_feat"].shape[1] + mel.shape[2])
+    return stages
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reduced", action="store_true", help="2-layer T3 (tests' reduced_t3) instead of full size")
-    parser.add_argument("--tokens", type=int, default=50, help="speech tokens per phrase on both sides")
+    parser.add_argument("--tokens", type=int, default=natural_tokens(PHRASE),
+                        help="speech tokens per phrase on both sides (default: the phrase's natural length, "
+                             f"{natural_tokens(PHRASE)})")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--checkpoint", help="checkpoint folder (built there on first use)")
+    parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
     size = "reduced" if args.reduced else "full"
@@ -65,13 +122,22 @@ def main() -> None:
         engine.load()
     engine.warmup()
     package = _package_generate(spec)   # warmed up inside
+    load_at_start = os.getloadavg()[0]
 
-    streamed = [streamed_first_chunk(engine, seed=7 + i) for i in range(args.reps)]
-    generate = []
-    for _ in range(args.reps):
-        start = time.perf_counter()
-        audio = package.synthesize(PHRASE, 1)
-        generate.append((time.perf_counter() - start, len(audio) / package.sample_rate))
+    pairs = []
+    for i in range(args.reps):
+        def generate() -> dict:
+            start = time.perf_counter()
+            audio = package.synthesize(PHRASE, 1)
+            return {"total_s": time.perf_counter() - start, "t3_s": package.stages["t3_s"],
+                    "audio_s": len(audio) / package.sample_rate}
+
+        if i % 2 == 0:
+            ours, theirs = streamed(engine, seed=7 + i), generate()
+        else:
+            theirs, ours = generate(), streamed(engine, seed=7 + i)
+        pairs.append({"streamed": ours, "generate": theirs, "ratio": ours["first_chunk_s"] / theirs["total_s"]})
+    stages = [first_chunk_stages(engine, seed=7 + i) for i in range(args.reps)]
 
     clip = speechlike_clip(10.0, seed=99)
     prep, memory_hit, disk_hit = [], [], []
@@ -88,33 +154,45 @@ def main() -> None:
         engine.prepare_voice(clip_i, 24_000, f"b{i}", "bench")
         disk_hit.append(time.perf_counter() - start)
 
-    def ms(values: list[float]) -> float:
+    def ms(values) -> float:
         return round(1000 * statistics.median(values), 1)
 
     report = {
         "label": spec.label,
-        "date": datetime.date.today().isoformat(),
+        "timing_only": True,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m": {"start": round(load_at_start, 2), "end": round(os.getloadavg()[0], 2)},
         "torch": __import__("torch").__version__,
         "phrase": PHRASE,
         "tokens": args.tokens,
         "reps": args.reps,
-        "streamed_first_chunk_ms": ms([s[0] for s in streamed]),
-        "streamed_total_ms": ms([s[1] for s in streamed]),
-        "streamed_audio_s": round(streamed[0][2], 2),
-        "generate_ms": ms([g[0] for g in generate]),
-        "generate_audio_s": round(generate[0][1], 2),
-        "first_chunk_speedup": round(statistics.median(g[0] for g in generate) / statistics.median(s[0] for s in streamed), 2),
+        "streamed_first_chunk_ms": ms(p["streamed"]["first_chunk_s"] for p in pairs),
+        "streamed_total_ms": ms(p["streamed"]["total_s"] for p in pairs),
+        "streamed_audio_s": round(pairs[0]["streamed"]["audio_s"], 2),
+        "generate_ms": ms(p["generate"]["total_s"] for p in pairs),
+        "generate_audio_s": round(pairs[0]["generate"]["audio_s"], 2),
+        # the package's T3.inference (eager attention, forced by output_attentions) vs our token loop
+        "generate_t3_ms_per_token": round(1000 * statistics.median(p["generate"]["t3_s"] for p in pairs) / args.tokens, 1),
+        "streamed_t3_ms_per_token": round(statistics.median(s["later_tokens_s"] / max(1, s["tokens_to_first_flush"] - 1)
+                                                            for s in stages) * 1000, 1),
+        "first_chunk_vs_generate": round(statistics.median(p["ratio"] for p in pairs), 3),
+        "first_chunk_stages_ms": {key: ms(s[key] for s in stages) for key in stages[0] if key.endswith("_s")},
+        "tokens_to_first_flush": stages[0]["tokens_to_first_flush"],
+        "first_flush_flow_frames": stages[0]["flow_frames"],
         "voice_prepare_ms": ms(prep),
         "voice_cache_memory_hit_ms": ms(memory_hit),
         "voice_cache_disk_hit_ms": ms(disk_hit),
         "reference_clip_s": 10.0,
         "watermark": engine.watermark,
-        "cfm_steps": 10,
+        "cfm_steps": engine.tuning.cfm_steps or 10,
         "first_chunk_tokens": engine.tuning.first_chunk_tokens,
+        "pairs": pairs,
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
 
 
 if __name__ == "__main__":

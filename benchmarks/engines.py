@@ -13,8 +13,9 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,7 @@ class OneShot:
 
     synthesize: Callable[[str, int], np.ndarray]  # (text, phrases it stands for) -> float32 samples
     sample_rate: int
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the last call, where known
 
 
 def load_one_shot(spec: EngineSpec) -> OneShot:
@@ -144,10 +146,15 @@ def _package_generate(spec: EngineSpec) -> OneShot:
         tts = ChatterboxTTS.from_local(spec.checkpoint, spec.device)
     inference = tts.t3.inference
     budget = threading.local()
+    stages: dict[str, float] = {}
 
     def capped(*args, **kwargs):
         kwargs["max_new_tokens"] = budget.tokens
-        return inference(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return inference(*args, **kwargs)
+        finally:
+            stages["t3_s"] = time.perf_counter() - start
 
     tts.t3.inference = capped
 
@@ -157,4 +164,4 @@ def _package_generate(spec: EngineSpec) -> OneShot:
         return tts.generate(text).squeeze(0).numpy().astype(np.float32)
 
     generate("Warming up.", 1)
-    return OneShot(generate, tts.sr)
+    return OneShot(generate, tts.sr, stages)
