@@ -7,6 +7,7 @@ package fails on a missing file with a bare `FileNotFoundError` deep inside safe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
@@ -140,6 +141,46 @@ class _Heartbeat:
         self._thread.join()
 
 
+@contextlib.contextmanager
+def _multilingual_offline_tolerant(spec: VariantSpec, model_dir: str | None,
+                                   report: Callable[[str], None]):
+    """Let the multilingual tokenizer's side downloads fail fast and softly.
+
+    `MTLTokenizer` builds a Chinese converter that fetches Cangjie5_TC.json with `hf_hub_download`
+    (about 25 s of retries on an offline machine) and starts spacy-pkuseg, which downloads its model
+    from GitHub and raises anything but ImportError straight through `from_local`, so an offline
+    machine could not load the multilingual model at all. With --model-dir the hub is put in offline
+    mode for the call (a Cangjie table already in the folder's hub-cache layout is still found), and
+    a segmenter that cannot start leaves Chinese unsegmented, as the package does without pkuseg.
+    """
+    if not spec.multilingual:
+        yield
+        return
+    import huggingface_hub.constants as hub_constants
+    from chatterbox.models.tokenizers import tokenizer as tok_mod
+
+    converter = tok_mod.ChineseCangjieConverter
+    original = converter._init_segmenter
+
+    def tolerant(self) -> None:
+        try:
+            original(self)
+        except Exception as exc:  # noqa: BLE001 - any failure of an optional Chinese segmenter
+            self.segmenter = None
+            report(f"{spec.name}: Chinese word segmentation unavailable (spacy-pkuseg: {type(exc).__name__}); "
+                   f"Chinese text is tokenized unsegmented")
+
+    offline = hub_constants.HF_HUB_OFFLINE
+    converter._init_segmenter = tolerant
+    if model_dir:
+        hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        converter._init_segmenter = original
+        hub_constants.HF_HUB_OFFLINE = offline
+
+
 @dataclass
 class LoadedModel:
     tts: Any                  # the package's ChatterboxTTS / ChatterboxTurboTTS / ChatterboxMultilingualTTS
@@ -163,7 +204,7 @@ def load_model(spec: VariantSpec, model_dir: str | None, device: str,
         size_gb = sum(f.stat().st_size for f in files) / 1e9
         report(f"{spec.name}: loading {size_gb:.2f} GB of weights from {path} onto {device}")
         try:
-            with _Heartbeat(spec.name, report):
+            with _Heartbeat(spec.name, report), _multilingual_offline_tolerant(spec, model_dir, report):
                 tts = cls.from_local(path, device)
         except Exception as exc:
             raise EngineLoadError(f"--model-dir: loading {spec.name} from {path} failed: "
@@ -172,7 +213,7 @@ def load_model(spec: VariantSpec, model_dir: str | None, device: str,
     else:
         report(f"{spec.name}: fetching {spec.repo_id} from the Hugging Face hub (or its local cache) onto {device}")
         try:
-            with _Heartbeat(spec.name, report):
+            with _Heartbeat(spec.name, report), _multilingual_offline_tolerant(spec, None, report):
                 tts = cls.from_pretrained(device)
         except Exception as exc:
             raise EngineLoadError(f"{spec.name}: could not get {spec.repo_id} from the Hugging Face hub "
