@@ -5,10 +5,13 @@ next turn starts once the previous one has "played" plus a think pause), and mix
 (`cancel` part-way) and abrupt disconnects (socket dropped mid-turn, then a reconnect). Every turn is
 checked: a `done` turn's phrases must spell exactly the text sent, a `cancelled` one's
 `text_spoken + text_remaining` must; audio `seq` must run 0, 1, 2, ... Anything else, and any `error`
-frame, is counted. The server's RSS is sampled from /proc while it runs.
+frame, is counted. The server's RSS is sampled from /proc while it runs; `rss_mb.after_warmup` says
+whether it stays flat once warm (first/last/max after `--warmup-s`, least-squares slope in MB/min,
+checkpoints), and the last line printed sums it up.
 
     python -m benchmarks.load --sessions 64 --duration 600 --json soak.json   # starts its own piper server
     python -m benchmarks.load --url ws://127.0.0.1:8765/v1/stream --pid 1234   # an already running one
+    python -m benchmarks.load --server-env MALLOC_ARENA_MAX=2                  # the started server's env
 """
 
 from __future__ import annotations
@@ -67,10 +70,11 @@ def cpu_s(pid: int) -> float | None:
         return None
 
 
-def rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """Resident memory now (VmRSS), or the highest it has been (VmHWM), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None
@@ -243,8 +247,50 @@ async def sample_rss(pid: int | None, started: float, interval: float, out: list
             pass
 
 
+def rss_after_warmup(samples: list[tuple[float, float, float | None]], warmup_s: float,
+                     load_end_s: float) -> dict | None:
+    """Is RSS flat once warm? Samples from `warmup_s` to the deadline (`load_end_s`; the drain of
+    turns in flight after it is left out): first, last and highest value, and the least-squares
+    slope, with checkpoints every tenth of that span."""
+    steady = [(t, v) for t, v, _ in samples if warmup_s <= t <= load_end_s]
+    if len(steady) < 2:
+        return None
+    n = len(steady)
+    mean_t = sum(t for t, _ in steady) / n
+    mean_v = sum(v for _, v in steady) / n
+    var_t = sum((t - mean_t) ** 2 for t, _ in steady)
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in steady) / var_t if var_t else 0.0
+    step = (steady[-1][0] - steady[0][0]) / 10
+    checkpoints = []
+    for k in range(11):
+        at = steady[0][0] + k * step
+        t, v = min(steady, key=lambda s: abs(s[0] - at))
+        if not checkpoints or checkpoints[-1][0] != t:
+            checkpoints.append((t, v))
+    return {"warmup_s": warmup_s, "from_s": steady[0][0], "to_s": steady[-1][0], "first": steady[0][1],
+            "last": steady[-1][1], "max": max(v for _, v in steady), "growth": round(steady[-1][1] - steady[0][1], 1),
+            "slope_mb_per_min": round(slope * 60, 2), "checkpoints": checkpoints}
+
+
+def rss_line(report: dict) -> str:
+    """One line for people: '... after warm-up (150 s): 940 -> 976 MB at 600 s, slope +3.9 MB/min, ...'."""
+    rss = report["rss_mb"]
+    warm = rss.get("after_warmup")
+    if rss["start"] is None:
+        return "RSS: not sampled"
+    tail = f"{rss['end']:.0f} MB at the end (after the deadline's drain), max {rss['max']:.0f} MB"
+    if rss.get("peak") is not None:
+        tail += f", high-water {rss['peak']:.0f} MB"
+    if warm is None:
+        return f"RSS: {rss['start']:.0f} MB at start, too few samples after warm-up; {tail}"
+    return (f"RSS: {rss['start']:.0f} MB at start; after warm-up ({warm['warmup_s']:g} s): {warm['first']:.0f} -> "
+            f"{warm['last']:.0f} MB at {warm['to_s']:g} s, slope {warm['slope_mb_per_min']:+.1f} MB/min, max "
+            f"{warm['max']:.0f} MB; {tail}")
+
+
 async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
     stats = Stats()
+    wall_started = time.time()
     started = time.monotonic()
     deadline = started + args.duration
     rss: list[tuple[float, float, float | None]] = []
@@ -255,8 +301,10 @@ async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
     await asyncio.wait_for(asyncio.gather(*(a.run() for a in agents)), args.duration + args.turn_timeout_s + 60)
     stop.set()
     await sampler
+    peak = rss_mb(pid, "VmHWM") if pid is not None else None
     elapsed = time.monotonic() - started
     load = os.getloadavg()
+    warmup_s = args.warmup_s if args.warmup_s is not None else max(args.ramp_s, args.duration / 4)
     return {
         "sessions": args.sessions,
         "duration_s": round(elapsed, 1),
@@ -275,11 +323,13 @@ async def run_load(url: str, pid: int | None, args: argparse.Namespace) -> dict:
         "audio_s": round(stats.audio_s, 1),
         "characters": stats.characters,
         "rss_mb": {"start": rss[0][1] if rss else None, "end": rss[-1][1] if rss else None,
-                   "max": max(v for _, v, _ in rss) if rss else None, "samples": rss},
+                   "max": max(v for _, v, _ in rss) if rss else None, "peak": peak,  # peak: between samples too
+                   "after_warmup": rss_after_warmup(rss, warmup_s, args.duration), "samples": rss},
         # Server CPU over the run, in cores (2.0 = both cores of a 2-core machine all the time).
         "server_cpu_cores": round((rss[-1][2] - rss[0][2]) / max(1e-9, rss[-1][0] - rss[0][0]), 2)
         if len(rss) > 1 and rss[0][2] is not None and rss[-1][2] is not None else None,
-        "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15_at_end": [round(x, 2) for x in load]},
+        "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15_at_end": [round(x, 2) for x in load],
+                    "started_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall_started))},
         "settings": {k: v for k, v in vars(args).items() if k not in ("json",)},
     }
 
@@ -295,6 +345,9 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="voicewire-load-")
     env = {**os.environ, "VOICEWIRE_MAX_SESSIONS": str(max(256, args.sessions * 2))}
+    for assignment in args.server_env:
+        name, _, value = assignment.partition("=")
+        env[name] = value
     cmd = [sys.executable, "-m", "stream.cli", "serve", "--engine", "piper", "--host", HOST, "--port", str(port),
            "--data-dir", data_dir]
     if args.workers:
@@ -331,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ramp-s", type=float, default=5.0, help="sessions start spread over this many seconds")
     p.add_argument("--turn-timeout-s", type=float, default=120.0)
     p.add_argument("--rss-interval-s", type=float, default=5.0)
+    p.add_argument("--warmup-s", type=float, help="RSS is judged flat or not from here on "
+                   "(default: the ramp or a quarter of the duration, whichever is longer)")
     p.add_argument("--workers", type=int, default=0, help="server inference threads (started server only)")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="environment for the started server, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quiet", action="store_true", help="hide the started server's log")
     p.add_argument("--json", help="write the report here (default: stdout only)")
@@ -364,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["rss_mb"] = {k: report["rss_mb"][k] for k in ("start", "end", "max")}
     summary["server_cpu_cores"] = report["server_cpu_cores"]
     print(json.dumps(summary, indent=2))
+    print(rss_line(report))
     return 0 if report["error_count"] == 0 and report["coverage_violations"] == 0 else 1
 
 
