@@ -145,8 +145,7 @@ class Connection:
                 await self.close(1008, f"client stopped reading for {timeout:g} s")
             for task in (speaker, ticker):
                 task.cancel()
-            for job in list(self._jobs.values()):
-                job.stop()
+            self._stop_jobs()
             await asyncio.gather(speaker, ticker, return_exceptions=True)
             self.rt.metrics.active_contexts.dec(len(self.session.contexts))
             self.rt.metrics.active_sessions.dec()
@@ -172,8 +171,7 @@ class Connection:
         if self._speaker_task is not None:
             self._speaker_task.cancel()
             await asyncio.gather(self._speaker_task, return_exceptions=True)
-        for job in list(self._jobs.values()):
-            job.stop()
+        self._stop_jobs()
         try:
             while (ctx := self.session.head()) is not None:
                 if ctx.state is not ContextState.CANCELLED:
@@ -263,8 +261,7 @@ class Connection:
     async def _cancel(self, context_id: str) -> None:
         ctx = self.session.cancel(context_id)
         if ctx is self.session.head():
-            for job in list(self._jobs.values()):
-                job.stop()
+            self._stop_jobs()
             self.changed.set()  # the speaker reports it
         else:
             await self._finish(ctx)
@@ -303,18 +300,20 @@ class Connection:
             try:
                 await self._speak_context(ctx)
             except ProtocolError as err:  # the engine failed: this context ends, the others go on
-                for job in list(self._jobs.values()):
-                    job.stop()
-                self._jobs.clear()
+                self._stop_jobs()
                 self.session.close(ctx)
                 self.rt.metrics.active_contexts.dec()
                 self.rt.metrics.contexts.labels("error").inc()
                 await self.send_error(err)
                 continue
-            for job in self._jobs.values():  # a cancelled context leaves its prefetched phrase's job here
-                job.stop()
-            self._jobs.clear()
+            self._stop_jobs()  # a cancelled context leaves its prefetched phrase's job behind
             await self._finish(ctx)
+
+    def _stop_jobs(self) -> None:
+        """Stop and forget every synthesis job: they all belong to the head context, which is ending."""
+        for job in self._jobs.values():
+            job.stop()
+        self._jobs.clear()
 
     def _start_job(self, ctx: Context, phrase: Phrase) -> ChunkStream:
         request = SynthesisRequest(text=phrase.speak, voice=ctx.engine_voice, generation=ctx.generation,
@@ -352,6 +351,8 @@ class Connection:
             ctx.in_flight = phrase
             await self.send({"type": "phrase", "context_id": ctx.id, "index": phrase.index,
                              "text": phrase.text, "start_ms": round(ctx.audio_ms(), 2)})
+            if ctx.state is ContextState.CANCELLED:  # cancelled while that was sent: start no synthesis
+                break
             if phrase.speak:
                 job = self._jobs.get(id(phrase)) or self._start_job(ctx, phrase)
                 first = True
