@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.engines import EngineSpec, _package_generate, _t3_size, build_checkpoint
+from stream.core.protocol import GenerationSettings
 from stream.engines.base import SynthesisRequest
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning
 from stream.engines.chatterbox.watermark import StreamingWatermarker
-from stream.protocol import GenerationSettings
 from stream.settings import Settings
 from tests.chatterbox_checkpoint import speechlike_clip
 

@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import CORPUS  # noqa: E402
-from stream.normalizer import NormalizerOptions, normalize  # noqa: E402
-from stream.segmenter import CutterConfig, PhraseCutter  # noqa: E402
+from stream.core.normalizer import NormalizerOptions, normalize  # noqa: E402
+from stream.core.segmenter import CutterConfig, PhraseCutter  # noqa: E402
 
 TOKENS_PER_S = 30.0
 _TOKEN = re.compile(r"\s*[A-Za-z']+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")

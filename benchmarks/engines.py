@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.core.protocol import GenerationSettings
 from stream.engines.base import Engine, SynthesisRequest
-from stream.protocol import GenerationSettings
 from stream.settings import Settings
 
 # The package draws a tqdm bar per generate() call; tqdm reads this when first imported, and the
@@ -93,7 +93,7 @@ def build_checkpoint(directory: Path, reduced: bool) -> Path:
 def load_engine(spec: EngineSpec, data_dir: str) -> Engine:
     """The voicewire engine for the server: loaded and warmed up."""
     if spec.name == "piper":
-        from stream.engines.piper import PiperEngine
+        from stream.engines.piper.engine import PiperEngine
 
         engine: Engine = PiperEngine()
     else:

@@ -348,7 +348,7 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     for assignment in args.server_env:
         name, _, value = assignment.partition("=")
         env[name] = value
-    cmd = [sys.executable, "-m", "stream.cli", "serve", "--engine", "piper", "--host", HOST, "--port", str(port),
+    cmd = [sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host", HOST, "--port", str(port),
            "--data-dir", data_dir]
     if args.workers:
         cmd += ["--workers", str(args.workers)]

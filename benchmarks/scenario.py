@@ -18,7 +18,7 @@ import numpy as np
 
 from clients import AudioEvent, DoneEvent, PhraseEvent, VoicewireClient
 from clients.tokens import llm_deltas
-from stream.audio import decode_samples
+from stream.audio.codecs import decode_samples
 
 from .corpus import Reply
 from .measure import Arrival, TurnAudio, TurnMetrics, measure_turn

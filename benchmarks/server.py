@@ -183,8 +183,8 @@ class ServerProcess:
 def serve(spec: EngineSpec, port: int, workers: int) -> None:
     import uvicorn
 
-    from stream.app import create_app
-    from stream.runtime import build_runtime
+    from stream.server.app import create_app
+    from stream.server.runtime import build_runtime
     from stream.settings import Settings
 
     data_dir = tempfile.mkdtemp(prefix="voicewire-bench-")
@@ -203,7 +203,7 @@ def serve(spec: EngineSpec, port: int, workers: int) -> None:
         create_app(runtime),
         host=HOST,
         port=port,
-        ws="stream.ws_protocol:WebSocketProtocol",
+        ws="stream.server.ws_protocol:WebSocketProtocol",
         ws_max_size=settings.limits.max_frame_bytes * 2,
         log_level="warning",
         timeout_graceful_shutdown=3,

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from agent_adapters.llm_stream import ReplySpeech, speak_stream
 from agent_adapters.openai_stream import openai_reply
-from stream.audio import decode_samples
+from stream.audio.codecs import decode_samples
 
 from .client import DEFAULT_URL, AudioEvent, PhraseEvent, ServerError, VoicewireClient
 from .tokens import llm_deltas, paced

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import websockets
 
-from stream.audio import decode_samples
+from stream.audio.codecs import decode_samples
 
 DEFAULT_URL = "ws://127.0.0.1:8765/v1/stream"
 

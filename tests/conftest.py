@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
-from stream.app import create_app
 from stream.engines.base import Engine
-from stream.runtime import Runtime, build_runtime
+from stream.server.app import create_app
+from stream.server.runtime import Runtime, build_runtime
+from stream.server.ws_protocol import WebSocketProtocol
 from stream.settings import Limits, Settings
-from stream.ws_protocol import WebSocketProtocol
 
 
 def free_port() -> int:
@@ -65,7 +65,7 @@ def start_server(engine: Engine, settings: Settings) -> ServerHandle:
 
 @pytest.fixture(scope="session")
 def piper_engine() -> Engine:
-    from stream.engines.piper import PiperEngine
+    from stream.engines.piper.engine import PiperEngine
 
     engine = PiperEngine()
     engine.load()

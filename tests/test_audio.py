@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stream.audio import (
+from stream.audio.codecs import (
     BYTES_PER_SAMPLE,
     OutputEncoder,
     PhraseShaper,

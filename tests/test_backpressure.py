@@ -15,7 +15,7 @@ import time
 import pytest
 
 from stream.engines.base import SynthesisRequest
-from stream.engines.piper import PiperEngine
+from stream.engines.piper.engine import PiperEngine
 from tests.hostile_corpus import client_frame, upgrade_request
 from tests.wire import RawPeer
 

@@ -13,12 +13,12 @@ pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from stream.core.errors import Unsupported, VoiceNotFound  # noqa: E402
+from stream.core.protocol import GenerationSettings  # noqa: E402
 from stream.engines.base import EngineLoadError, SynthesisRequest  # noqa: E402
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning, weights_available  # noqa: E402
 from stream.engines.chatterbox.decoding import PhraseDecoder  # noqa: E402
 from stream.engines.chatterbox.sampling import token_cap  # noqa: E402
-from stream.errors import Unsupported, VoiceNotFound  # noqa: E402
-from stream.protocol import GenerationSettings  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 from tests.chatterbox_checkpoint import (  # noqa: E402
     TEST_TUNING,

@@ -11,7 +11,7 @@ import soundfile as sf
 
 pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed (pip install 'voicewire[chatterbox]')")
 
-from stream.audio import decode_samples  # noqa: E402
+from stream.audio.codecs import decode_samples  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 from tests.chatterbox_checkpoint import shared_engine, speechlike_clip  # noqa: E402
 from tests.conftest import start_server  # noqa: E402

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed (pip install 'voicewire[chatterbox]')")
 
+from stream.core.errors import BadAudio, Unsupported  # noqa: E402
+from stream.core.protocol import GenerationSettings  # noqa: E402
 from stream.engines.base import EngineLoadError, SynthesisRequest  # noqa: E402
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning  # noqa: E402
 from stream.engines.chatterbox.decoding import SPEECH_VOCAB  # noqa: E402
-from stream.errors import BadAudio, Unsupported  # noqa: E402
-from stream.protocol import GenerationSettings  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 from tests.chatterbox_checkpoint import (  # noqa: E402
     REFERENCE_SR,

@@ -17,7 +17,7 @@ import soundfile
 from tests.conftest import free_port
 from tests.hostile_corpus import upgrade_request
 
-VOICEWIRE = [sys.executable, "-m", "stream.cli"]
+VOICEWIRE = [sys.executable, "-m", "stream.server.cli"]
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_serve_auto_picks_piper_and_says_why_and_say_writes_a_wav(served, tmp_pa
 
 
 def test_serve_refuses_an_upgrade_request_with_a_100k_header_line(served):
-    port, _, _ = served  # `serve` runs uvicorn with stream.ws_protocol, which answers what the parser refuses
+    port, _, _ = served  # `serve` runs uvicorn with stream.server.ws_protocol, which answers what the parser refuses
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(upgrade_request(extra="X-Big: " + "a" * 100_000 + "\r\n"))
         assert sock.recv(64).startswith(b"HTTP/1.1 431")

@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from stream.engines.base import SynthesisRequest
-from stream.engines.piper import PiperEngine
+from stream.engines.piper.engine import PiperEngine
 from tests.conftest import free_port
 from tests.wire import RawPeer
 
@@ -136,7 +136,7 @@ async def test_hung_engine_call_fails_its_context_and_keeps_the_pool_serving(mak
 async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
     port = free_port()
     with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--engine", "piper", "--host",
+        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host",
                                  "127.0.0.1", "--port", str(port), "--data-dir", data],
                                 env={**os.environ, "VOICEWIRE_LOG_LEVEL": "info"}, stderr=log)
         try:

@@ -8,8 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
-from stream.protocol import CLIENT_TYPES, dumps, parse_client_message
+from stream.core.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
+from stream.core.protocol import CLIENT_TYPES, dumps, parse_client_message
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,8 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from stream.engines.base import Voice
-from stream.errors import (
+from stream.core.errors import (
     ContextClosed,
     ProtocolError,
     SettingsLocked,
@@ -17,8 +16,9 @@ from stream.errors import (
     TooManyContexts,
     UnknownContext,
 )
-from stream.protocol import GenerationSettings, TextMessage
-from stream.session import ContextState, Session
+from stream.core.protocol import GenerationSettings, TextMessage
+from stream.core.session import ContextState, Session
+from stream.engines.base import Voice
 from stream.settings import Limits
 
 VOICE = Voice(id="joe", name="joe")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stream.errors import BadAudio, ReferenceUrlRefused
-from stream.reference_audio import decode_base64, decode_clip
+from stream.audio.reference import decode_base64, decode_clip
+from stream.core.errors import BadAudio, ReferenceUrlRefused
 from stream.settings import Limits, Settings
-from stream.url_fetch import ClipFetcher
+from stream.voices.url_fetch import ClipFetcher
 
 LIMITS = Limits()
 

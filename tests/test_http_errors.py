@@ -6,7 +6,7 @@ import httpx
 import pytest
 import requests
 
-from stream.keys import KeyStore
+from stream.accounts.keys import KeyStore
 
 TTS = "/v1/chatterbox-tts"
 SPEECH = "/v1/audio/speech"

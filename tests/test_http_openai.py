@@ -11,7 +11,7 @@ import openai
 import pytest
 import soundfile
 
-from stream.keys import KeyStore
+from stream.accounts.keys import KeyStore
 from tests.wire import RawPeer
 
 TEXT = ("Sure, here is the plan for today. First we check the calendar, then we answer the messages "

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from stream.auth import Authenticator, Caller
-from stream.errors import InsufficientCredits, Unauthorized
-from stream.keys import KeyStore
+from stream.accounts.auth import Authenticator, Caller
+from stream.accounts.keys import KeyStore
+from stream.core.errors import InsufficientCredits, Unauthorized
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_concurrent_charges_lose_no_updates_across_threads_and_processes(store):
             successes.append(mine)
 
     script = (
-        "import sys\nfrom stream.keys import KeyStore\nfrom stream.errors import InsufficientCredits\n"
+        "import sys\nfrom stream.accounts.keys import KeyStore\nfrom stream.core.errors import InsufficientCredits\n"
         "s = KeyStore(sys.argv[1]); n = 0\n"
         "for _ in range(40):\n"
         "    try:\n        s.charge(sys.argv[2], 3); n += 1\n"

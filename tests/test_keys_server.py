@@ -13,10 +13,10 @@ import httpx
 import pytest
 import websockets
 
-from stream.keys import KeyStore
+from stream.accounts.keys import KeyStore
 from tests.wire import RawPeer
 
-VOICEWIRE = [sys.executable, "-m", "stream.cli"]
+VOICEWIRE = [sys.executable, "-m", "stream.server.cli"]
 
 
 def keys_cli(data_dir, *args: str) -> subprocess.CompletedProcess:

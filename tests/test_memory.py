@@ -8,8 +8,8 @@ import gc
 import time
 import weakref
 
-from stream.connection import Connection
-from stream.workers import ChunkStream
+from stream.inference.pool import ChunkStream
+from stream.server.websocket import Connection
 from tests.wire import RawPeer
 
 LONG = " ".join(f"This is sentence number {i}, and it goes on for a while." for i in range(30))

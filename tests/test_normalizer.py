@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.normalizer import NormalizerOptions, normalize
+from stream.core.normalizer import NormalizerOptions, normalize
 
 PLAIN = NormalizerOptions()
 SPELL = NormalizerOptions(spell_out_numbers=True)

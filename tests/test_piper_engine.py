@@ -9,9 +9,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from stream.core.protocol import GenerationSettings
 from stream.engines.base import SynthesisRequest
-from stream.engines.piper import _noise_w
-from stream.protocol import GenerationSettings
+from stream.engines.piper.engine import _noise_w
 
 
 def speak(engine, text: str, cancel: threading.Event | None = None, **gen) -> np.ndarray:

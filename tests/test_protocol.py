@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-import stream.app  # noqa: F401  (imports every module that could define an error)
-from stream.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
-from stream.protocol import (
+import stream.server.app  # noqa: F401  (imports every module that could define an error)
+from stream.core.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
+from stream.core.protocol import (
     CancelMessage,
     GenerationSettings,
     InitMessage,
@@ -116,7 +116,7 @@ def test_every_error_code_is_one_class_in_stream_errors_and_documented():
         return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
 
     defined = [c for c in subclasses(ProtocolError) if c.__module__.startswith("stream.")]
-    assert {c.__module__ for c in defined} == {"stream.errors"}
+    assert {c.__module__ for c in defined} == {"stream.core.errors"}
     assert {c.code: c for c in defined} == ERROR_CODES
     limits = (Path(__file__).parent.parent / "docs" / "limits.md").read_text()
     assert [code for code in ERROR_CODES if f"| `{code}` |" not in limits] == []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stream.errors import BadAudio
-from stream.reference_audio import decode_base64, decode_clip
+from stream.audio.reference import decode_base64, decode_clip
+from stream.core.errors import BadAudio
 from stream.settings import Limits
 
 LIMITS = Limits(max_reference_bytes=2_000_000, max_reference_seconds=5.0, min_reference_seconds=1.0)

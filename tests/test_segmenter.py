@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.segmenter import CutterConfig, PhraseCutter
+from stream.core.segmenter import CutterConfig, PhraseCutter
 
 CHATTERBOX = CutterConfig.for_engine("chatterbox")
 PIPER = CutterConfig.for_engine("piper")

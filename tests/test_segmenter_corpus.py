@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from stream.segmenter import CutterConfig
+from stream.core.segmenter import CutterConfig
 from tests.segmenter_cases import CASES
 from tests.test_segmenter import run
 

@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from stream.engines.base import SynthesisRequest
-from stream.engines.piper import PiperEngine
+from stream.engines.piper.engine import PiperEngine
 from tests.wire import RawPeer
 
 

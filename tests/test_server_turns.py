@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clients import VoicewireClient, llm_deltas, paced
-from stream.audio import BYTES_PER_SAMPLE, decode_samples
+from stream.audio.codecs import BYTES_PER_SAMPLE, decode_samples
 from tests.wire import RawPeer
 
 REPLY = ("Sure, I can help with that. The museum opens at 9:30 on weekdays, and tickets cost $12.50 for "

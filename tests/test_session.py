@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream.engines.base import Voice
-from stream.errors import (
+from stream.core.errors import (
     ContextClosed,
     RateLimited,
     SettingsLocked,
@@ -13,8 +12,9 @@ from stream.errors import (
     TooManyContexts,
     UnknownContext,
 )
-from stream.protocol import GenerationSettings, TextMessage
-from stream.session import ContextState, Session
+from stream.core.protocol import GenerationSettings, TextMessage
+from stream.core.session import ContextState, Session
+from stream.engines.base import Voice
 from stream.settings import Limits
 
 VOICE = Voice(id="joe", name="joe")

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from stream.errors import BadAudio, ReferenceTooLarge, ReferenceUrlRefused
+from stream.core.errors import BadAudio, ReferenceTooLarge, ReferenceUrlRefused
 from stream.settings import Limits, Settings
-from stream.url_fetch import ClipFetcher
+from stream.voices.url_fetch import ClipFetcher
 from tests.clip_server import CLIP, ClipServer
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stream.app import create_app
-from stream.errors import BadAudio, VoiceNotFound
-from stream.protocol import InlineVoice
-from stream.runtime import build_runtime
+from stream.core.errors import BadAudio, VoiceNotFound
+from stream.core.protocol import InlineVoice
+from stream.server.app import create_app
+from stream.server.runtime import build_runtime
 from stream.settings import Settings
 from tests.chatterbox_checkpoint import speechlike_clip
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from stream.database import Database
-from stream.voice_store import VoiceStore
+from stream.storage.sqlite import Database
+from stream.voices.store import VoiceStore
 
 
 def test_database_uses_wal_and_migrates_each_component_once(tmp_path):

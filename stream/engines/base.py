@@ -11,11 +11,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ..protocol import GenerationSettings
+from stream.core.protocol import GenerationSettings
+from stream.core.synthesis import SynthesisRequest, Voice
+
+__all__ = ["Capabilities", "Engine", "EngineLoadError", "SynthesisRequest", "Voice"]
 
 
 @dataclass(frozen=True)
@@ -42,23 +44,6 @@ class Capabilities:
         }
 
 
-@dataclass(frozen=True)
-class Voice:
-    """A prepared voice: `conditioning` is the engine's own payload (opaque to the server)."""
-
-    id: str
-    name: str
-    conditioning: Any = None
-
-
-@dataclass(frozen=True)
-class SynthesisRequest:
-    text: str                               # normalized phrase text, never empty
-    voice: Voice
-    generation: GenerationSettings
-    first_in_context: bool = False          # engines may use a smaller first chunk for TTFA
-
-
 class Engine(ABC):
     """A loaded TTS model. One instance per server process; `synthesize` may run on several threads."""
 
@@ -80,7 +65,7 @@ class Engine(ABC):
 
         Engines without cloning keep this default, which the voice layer reports as `unsupported`.
         """
-        from ..errors import Unsupported
+        from stream.core.errors import Unsupported
 
         raise Unsupported(f"voice: the {self.name} engine cannot clone voices from reference audio")
 

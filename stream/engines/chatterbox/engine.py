@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...conditioning_cache import ConditioningCache, audio_digest
-from ...errors import BadAudio, Unsupported, VoiceNotFound
-from ...protocol import GenerationSettings
-from ...settings import Settings
-from ..base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
-from . import conditioning as cond_mod
-from .decoding import PhraseDecoder
-from .loading import LoadedModel, load_model, variant_spec
-from .sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
-from .watermark import StreamingWatermarker
+from stream.core.errors import BadAudio, Unsupported, VoiceNotFound
+from stream.core.protocol import GenerationSettings
+from stream.engines.base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+from stream.engines.chatterbox import conditioning as cond_mod
+from stream.engines.chatterbox.conditioning_cache import ConditioningCache, audio_digest
+from stream.engines.chatterbox.decoding import PhraseDecoder
+from stream.engines.chatterbox.loading import LoadedModel, load_model, variant_spec
+from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
+from stream.engines.chatterbox.watermark import StreamingWatermarker
+from stream.settings import Settings
 
 log = logging.getLogger("voicewire.chatterbox")
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...settings import Settings
-from ..base import EngineLoadError
+from stream.engines.base import EngineLoadError
+from stream.settings import Settings
 
 log = logging.getLogger("voicewire.chatterbox")
 
@@ -157,6 +157,7 @@ def _multilingual_offline_tolerant(spec: VariantSpec, model_dir: str | None,
         yield
         return
     import huggingface_hub.constants as hub_constants
+
     from chatterbox.models.tokenizers import tokenizer as tok_mod
 
     converter = tok_mod.ChineseCangjieConverter

@@ -1,0 +1,65 @@
+"""The HTTP + websocket application: one port for `/v1/stream`, health, metrics and the HTTP API."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI, Response, WebSocket
+from fastapi.responses import HTMLResponse
+
+from stream.server.http import chatterbox_tts as http_tts
+from stream.server.http import openai_speech as http_openai
+from stream.server.http import voices as http_voices
+from stream.server.runtime import Runtime
+from stream.server.websocket import Connection
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WEB_PAGE = files("clients") / "web" / "index.html"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await runtime.sessions.shutdown_all()
+        runtime.close()
+
+    app = FastAPI(
+        title="voicewire",
+        version="0.1.0",
+        summary="Real-time streaming voice for conversational agents.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.include_router(http_tts.router)
+    app.include_router(http_openai.router)
+    app.include_router(http_voices.router)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        """The browser page: type text, hear it stream (clients/web/index.html)."""
+        return HTMLResponse(WEB_PAGE.read_text(encoding="utf-8"))
+
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        await Connection(ws, runtime).run()
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict:
+        """Liveness and what is loaded."""
+        engine = runtime.engine
+        return {
+            "status": "ok",
+            "engine": engine.name,
+            "model": engine.model,
+            "sample_rate": engine.sample_rate,
+            "sessions": len(runtime.sessions.live),
+        }
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(runtime.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    return app

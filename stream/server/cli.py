@@ -1,0 +1,136 @@
+"""The `voicewire` command: `serve` runs the server, `say` streams text through a running one,
+`keys` manages API keys and credits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from stream.deadline import deadline
+from stream.engines.registry import ENGINE_NAMES
+from stream.settings import from_env
+
+SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, open sessions get this long for their final messages
+CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and answer the close frame
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    import uvicorn
+
+    from stream.engines.registry import EngineLoadError
+    from stream.server.app import create_app
+    from stream.server.runtime import build_runtime
+
+    settings = from_env()
+    for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    if args.api_key:
+        settings.api_keys = tuple(args.api_key)
+    if args.no_watermark:
+        settings.watermark = False
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("voicewire")
+    try:
+        runtime = build_runtime(settings)
+    except EngineLoadError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    log.info("engine %s (%s), model %s, %d Hz", runtime.engine.name, runtime.engine_reason,
+             runtime.engine.model, runtime.engine.sample_rate)
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not runtime.auth.required and not loopback:
+        log.warning("no API keys configured and bound to %s: anyone who can reach it can use it", settings.host)
+    log.info("listening on ws://%s:%d/v1/stream", settings.host, settings.port)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        ws="stream.server.ws_protocol:WebSocketProtocol",
+        ws_max_size=settings.limits.max_frame_bytes * 2,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    _graceful_server(config, runtime).run()
+    return 0
+
+
+def _graceful_server(config, runtime):
+    """uvicorn's server, except that on SIGTERM/SIGINT open sessions get their final messages
+    (`cancelled` per open context, then `shutting_down`, close 1001) before uvicorn drops sockets."""
+    import asyncio
+    import time
+
+    import uvicorn
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class GracefulServer(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            log = logging.getLogger("voicewire")
+            for server in self.servers:  # no new sessions while the open ones are told
+                server.close()
+            started = time.monotonic()
+            told = len(runtime.sessions.live)
+            try:
+                async with deadline(SHUTDOWN_GRACE_S):
+                    await runtime.sessions.shutdown_all()
+            except asyncio.TimeoutError:
+                log.warning("sessions not told within %g s; dropping them", SHUTDOWN_GRACE_S)
+            # uvicorn's own shutdown closes every socket at once, and a process that exits with
+            # bytes still in a socket's user-space buffer loses them: a slow reader would see the
+            # stream end without its final messages. Let clients finish the close handshake first.
+            until = time.monotonic() + CLOSE_DRAIN_S
+            while (open_ws := self._websockets()) and time.monotonic() < until:
+                await asyncio.sleep(0.05)
+            log.info("shutdown: %d session(s) told in %.2f s; %d websocket(s) still open", told,
+                     time.monotonic() - started, len(open_ws))
+            await super().shutdown(sockets)
+
+        def _websockets(self) -> list:
+            return [c for c in self.server_state.connections if isinstance(c, WebSocketsSansIOProtocol)]
+
+    return GracefulServer(config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicewire", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the streaming server")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8765)")
+    serve.add_argument("--engine", choices=ENGINE_NAMES,
+                       help="TTS engine; auto = chatterbox with CUDA and weights, else piper")
+    serve.add_argument("--model-dir", dest="model_dir", help="local Chatterbox checkpoint folder")
+    serve.add_argument("--device", help="cuda, cpu or mps (default: cuda when available)")
+    serve.add_argument("--dtype", help="float32, float16 or bfloat16 (GPU)")
+    serve.add_argument("--data-dir", dest="data_dir", help="voices, keys and caches (default ~/.voicewire)")
+    serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
+    serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
+    serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
+    serve.set_defaults(func=_serve)
+
+    from clients.chat import add_chat_parser
+    from clients.say import add_say_parser
+    from stream.server.keys_command import add_keys_parser
+
+    add_say_parser(sub)
+    add_chat_parser(sub)
+    add_keys_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

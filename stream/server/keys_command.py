@@ -1,0 +1,103 @@
+"""`voicewire keys create|list|revoke|add-credits`: manage API keys in the server database.
+
+Works on the database file under `--data-dir` (default `VOICEWIRE_DATA_DIR`, else ~/.voicewire),
+also while a server runs on it: servers read keys per request. `create` prints the new key alone
+on stdout (it is shown only this once) and its details on stderr, so `KEY=$(voicewire keys create)`
+works in scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from stream.accounts.keys import ApiKey, KeyStore
+from stream.settings import from_env
+
+
+def _store(args: argparse.Namespace) -> KeyStore:
+    settings = from_env()
+    if args.data_dir:
+        settings.data_dir = args.data_dir
+    return KeyStore(settings.database_path)
+
+
+def _describe(key: ApiKey) -> str:
+    credits = "unlimited" if key.credits is None else f"{key.credits} credits"
+    state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+    return (f"{key.id}  {key.prefix}...  {key.name or '-'}  {credits}  {key.characters_used} characters used  "
+            f"created {key.created_at}  {state}")
+
+
+def _create(args: argparse.Namespace) -> int:
+    key, secret = _store(args).create(name=args.name, credits=args.credits)
+    if args.json:
+        print(json.dumps({**key.to_json(), "key": secret}))
+    else:
+        print(secret)
+        print(f"created {_describe(key)}\nthe key above is shown only now; store it safely", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    keys = _store(args).list()
+    if args.json:
+        print(json.dumps([k.to_json() for k in keys]))
+    elif not keys:
+        print("no keys (the server runs open)", file=sys.stderr)
+    for key in [] if args.json else keys:
+        print(_describe(key))
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if store.revoke(args.key_id):
+        print(f"revoked {args.key_id}")
+        return 0
+    key = store.get(args.key_id)
+    print(f"keys revoke: {args.key_id} " + ("is already revoked" if key else "does not exist"), file=sys.stderr)
+    return 1
+
+
+def _add_credits(args: argparse.Namespace) -> int:
+    try:
+        balance = _store(args).add_credits(args.key_id, args.amount)
+    except (KeyError, ValueError) as exc:
+        print(f"keys add-credits: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"{args.key_id}: {balance} credits")
+    return 0
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def add_keys_parser(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="manage API keys and credits", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+
+    def action(name: str, func, help: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help)
+        parser.add_argument("--data-dir", dest="data_dir", help="server data directory (default ~/.voicewire)")
+        parser.set_defaults(func=func)
+        return parser
+
+    create = action("create", _create, "create a key and print it (once)")
+    create.add_argument("--name", help="a label for the key")
+    create.add_argument("--credits", type=_non_negative,
+                        help="starting balance in credits (1 per character synthesized); omit for unlimited")
+    create.add_argument("--json", action="store_true", help="print the key and its record as JSON")
+    listing = action("list", _list, "list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = action("revoke", _revoke, "revoke a key (it stays listed)")
+    revoke.add_argument("key_id", help="the key's id (key_...)")
+    add = action("add-credits", _add_credits, "add credits to a metered key (negative to take away)")
+    add.add_argument("key_id", help="the key's id (key_...)")
+    add.add_argument("amount", type=int, help="credits to add")
