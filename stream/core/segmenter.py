@@ -142,6 +142,12 @@ class PhraseCutter:
         self._last_text = now
         return self._drain()
 
+    def stall_deadline(self) -> float | None:
+        """When `tick` may first release the buffer (None: only new text, `flush` or `end` can)."""
+        if self._last_text is None or self._fence or not any(ch.isalnum() for ch in self._buf):
+            return None
+        return self._last_text + self.config.stall_s
+
     def tick(self, now: float) -> list[str]:
         """Release the buffer once the text stream has stalled and the listener needs audio.
 
