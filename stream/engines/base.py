@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stream.core.protocol import GenerationSettings
+from stream.core.speech_policy import SpeechPolicy
 from stream.core.synthesis import SynthesisRequest, Voice
 
 __all__ = ["Capabilities", "Engine", "EngineLoadError", "SynthesisRequest", "Voice"]
@@ -51,6 +52,7 @@ class Engine(ABC):
     model: str
     sample_rate: int
     capabilities: Capabilities
+    policy: SpeechPolicy = SpeechPolicy()   # how text is cut and normalized for this engine
 
     @abstractmethod
     def load(self) -> None:

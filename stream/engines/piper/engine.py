@@ -15,7 +15,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from stream.core.normalizer import NormalizerOptions
 from stream.core.protocol import GenerationSettings
+from stream.core.segmenter import CutterConfig
+from stream.core.speech_policy import SpeechPolicy
 from stream.engines.base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
 
 log = logging.getLogger("voicewire.piper")
@@ -97,6 +100,7 @@ def _fix_espeak_leak() -> bool:
 
 class PiperEngine(Engine):
     name = "piper"
+    policy = SpeechPolicy(cutter=CutterConfig.for_engine("piper"), normalizer=NormalizerOptions.for_engine("piper"))
     capabilities = Capabilities(
         voice_cloning=False,
         generation_fields=frozenset({"exaggeration", "temperature", "speed"}),
