@@ -17,6 +17,15 @@ with warnings.catch_warnings():
     import audioop
 
 FADE_S = 0.004
+# A context's first audio starts at its speech: engines open a phrase with tens of ms of near-silence
+# (Piper ~30-75 ms at about -93 dBFS) that only delays the listener. The gate sits well above that
+# floor and below soft onsets (an /f/ or /h/ ramps up through -75..-55 dBFS), a little of the
+# near-silence is kept as pre-roll under the fade-in, and no more than TRIM_MAX_S is ever dropped,
+# so quiet speech is never swallowed.
+TRIM_GATE_DBFS = -60.0
+TRIM_WINDOW_S = 0.002
+TRIM_PREROLL_S = 0.005
+TRIM_MAX_S = 0.3
 # Pause appended after a phrase, by how its text ends: a sentence end breathes longer than a clause.
 PAUSE_AFTER_SENTENCE_S = 0.12
 PAUSE_AFTER_CLAUSE_S = 0.04
@@ -35,20 +44,46 @@ def pause_after(text: str) -> float:
     return 0.0
 
 
+def first_sound(samples: np.ndarray, sample_rate: int, gate_dbfs: float = TRIM_GATE_DBFS) -> int | None:
+    """Start of the first TRIM_WINDOW_S window whose mean-removed RMS reaches the gate, or None."""
+    win = max(1, round(TRIM_WINDOW_S * sample_rate))
+    n = samples.size
+    if n == 0:
+        return None
+    padded = np.zeros(-(-n // win) * win, dtype=np.float64)
+    padded[:n] = samples
+    windows = padded.reshape(-1, win)
+    sizes = np.full(windows.shape[0], win, dtype=np.float64)
+    sizes[-1] = n - win * (windows.shape[0] - 1)  # a partial last window counts only its samples
+    mean = windows.sum(axis=1) / sizes
+    power = (windows * windows).sum(axis=1) / sizes - mean * mean
+    loud = np.flatnonzero(power >= 10.0 ** (gate_dbfs / 10.0))
+    return int(loud[0]) * win if loud.size else None
+
+
 class PhraseShaper:
     """Fades a phrase in and out (a few ms) and appends its pause, without delaying the first chunk.
 
-    The last `fade` samples are held back until the next chunk shows they are not the end.
+    One shaper serves one context: its first phrase also loses its leading silence (see
+    TRIM_GATE_DBFS), so the turn's first byte is close to its first sound. The last `fade` samples
+    are held back until the next chunk shows they are not the end.
     """
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, trim_leading_silence: bool = True) -> None:
         self.sample_rate = sample_rate
         self._fade = max(1, int(FADE_S * sample_rate))
         self._held = np.zeros(0, dtype=np.float32)
         self._started = False
+        self._trimming = trim_leading_silence
+        self._lead = np.zeros(0, dtype=np.float32)  # near-silence kept back as pre-roll while trimming
+        self._dropped = 0
+        self._preroll = int(TRIM_PREROLL_S * sample_rate)
+        self._max_drop = int(TRIM_MAX_S * sample_rate)
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if self._trimming:
+            chunk = self._trim(chunk)
         if not self._started and chunk.size:
             chunk = chunk.copy()
             n = min(self._fade, chunk.size)
@@ -60,12 +95,33 @@ class PhraseShaper:
         return joined[:cut]
 
     def finish(self, pause_s: float) -> np.ndarray:
+        if self._trimming:  # nothing audible yet: a pause before the first sound is more silence
+            self._lead = np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32)
         tail = self._held.copy()
         if tail.size:
             tail *= np.linspace(1.0, 0.0, tail.size, dtype=np.float32)
         self._held = np.zeros(0, dtype=np.float32)
         self._started = False
         return np.concatenate([tail, np.zeros(int(pause_s * self.sample_rate), dtype=np.float32)])
+
+    def _trim(self, chunk: np.ndarray) -> np.ndarray:
+        """Drop near-silence before the first sound; the samples to pass on (none while still silent)."""
+        joined = np.concatenate([self._lead, chunk]) if self._lead.size else chunk
+        start = first_sound(joined, self.sample_rate)
+        allowed = self._max_drop - self._dropped
+        if start is None:
+            drop = joined.size - min(joined.size, self._preroll)
+            if drop <= allowed:
+                self._dropped += drop
+                self._lead = joined[drop:].copy()
+                return np.zeros(0, dtype=np.float32)
+            begin = allowed
+        else:
+            begin = min(max(0, start - self._preroll), allowed)
+        self._trimming = False
+        self._lead = np.zeros(0, dtype=np.float32)
+        return joined[begin:]
 
 
 def encode_samples(samples: np.ndarray, encoding: str) -> bytes:
