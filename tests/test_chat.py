@@ -20,7 +20,7 @@ class ChatProcess:
     """`voicewire chat` in a subprocess; lines of its stdout are read on a thread."""
 
     def __init__(self, *args: str, env: dict | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "chat", *args], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "chat", *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.lines: queue.Queue[str] = queue.Queue()
@@ -120,7 +120,7 @@ def test_openai_compatible_llm_gets_the_conversation(server):
 
 
 def test_unreachable_server_is_reported(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "stream.server.cli", "chat", "--url",
+    done = subprocess.run([sys.executable, "-m", "stream.cli", "chat", "--url",
                            f"ws://127.0.0.1:{free_port()}/v1/stream", "--no-play"],
                           input="", capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and "chat:" in done.stderr

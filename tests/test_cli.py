@@ -17,7 +17,7 @@ import soundfile
 from tests.conftest import free_port
 from tests.hostile_corpus import upgrade_request
 
-VOICEWIRE = [sys.executable, "-m", "stream.server.cli"]
+VOICEWIRE = [sys.executable, "-m", "stream.cli"]
 
 
 @pytest.fixture
@@ -78,3 +78,16 @@ def test_say_reports_an_unreachable_server(tmp_path):
 def test_serve_refuses_an_unknown_engine():
     done = subprocess.run([*VOICEWIRE, "serve", "--engine", "nonsense"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_help_lists_every_command_and_only_the_chosen_client_command_is_imported():
+    done = subprocess.run([*VOICEWIRE, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and all(name in done.stdout for name in ("serve", "keys", "say", "chat"))
+    probe = ("import sys; from stream.cli import build_parser; build_parser({!r}).parse_known_args({!r}); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('clients', 'agent_adapters')))")
+    serve = subprocess.run([sys.executable, "-c", probe.format("serve", ["serve"])], capture_output=True,
+                           text=True, timeout=60)
+    assert serve.stdout.strip() == "[]", serve.stderr  # the server never loads client code
+    say = subprocess.run([sys.executable, "-c", probe.format("say", ["say", "hi"])], capture_output=True,
+                         text=True, timeout=60)
+    assert "'clients.say'" in say.stdout and "'clients.chat'" not in say.stdout, say.stderr

@@ -1,5 +1,7 @@
-"""The `voicewire` command: `serve` runs the server, `say` streams text through a running one,
-`keys` manages API keys and credits."""
+"""The server's commands: `serve` runs the server, `keys` manages API keys and credits.
+
+`stream.cli` (the `voicewire` console script) adds the client commands; `python -m stream.server.cli`
+runs the server's commands alone."""
 
 from __future__ import annotations
 
@@ -99,10 +101,8 @@ def _graceful_server(config, runtime):
     return GracefulServer(config)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voicewire", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_server_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `serve` and `keys`, the commands that run or manage a server on this machine."""
     serve = sub.add_parser("serve", help="run the streaming server")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8765)")
@@ -117,13 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
     serve.set_defaults(func=_serve)
 
-    from clients.chat import add_chat_parser
-    from clients.say import add_say_parser
     from stream.server.keys_command import add_keys_parser
 
-    add_say_parser(sub)
-    add_chat_parser(sub)
     add_keys_parser(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicewire", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_server_commands(sub)
     return parser
 
 
