@@ -7,13 +7,15 @@ from .client import (
     DoneEvent,
     ErrorEvent,
     PhraseEvent,
+    ProtocolError,
     ServerError,
     TurnResult,
     VoicewireClient,
+    read_frame,
 )
 from .tokens import llm_deltas, paced
 
 __all__ = [
-    "AudioEvent", "CancelledEvent", "ContextStream", "DoneEvent", "ErrorEvent", "PhraseEvent",
-    "ServerError", "TurnResult", "VoicewireClient", "llm_deltas", "paced",
+    "AudioEvent", "CancelledEvent", "ContextStream", "DoneEvent", "ErrorEvent", "PhraseEvent", "ProtocolError",
+    "ServerError", "TurnResult", "VoicewireClient", "llm_deltas", "paced", "read_frame",
 ]

@@ -3,12 +3,17 @@
 One `VoicewireClient` is one session (socket). A background reader routes server messages to
 per-context queues, so several contexts can be driven at once; `speak()` covers the common case
 of one streamed turn.
+
+Every frame is read into the typed server messages of `stream.core.server_messages` (`read_frame`),
+shared with the server and the adapters; the events handed to users are dataclasses built from them
+in one place (`to_event`), with the receive time added.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import itertools
 import json
 import time
@@ -19,8 +24,19 @@ from typing import Any
 
 import numpy as np
 import websockets
+from pydantic import ValidationError
 
 from stream.audio.codecs import decode_samples
+from stream.core.server_messages import (
+    AudioMessage,
+    CancelledMessage,
+    DoneMessage,
+    ErrorMessage,
+    PhraseMessage,
+    ReadyMessage,
+    ServerMessage,
+    parse_server_message,
+)
 
 DEFAULT_URL = "ws://127.0.0.1:8765/v1/stream"
 
@@ -74,6 +90,7 @@ class ErrorEvent:
 
 
 Event = AudioEvent | PhraseEvent | DoneEvent | CancelledEvent | ErrorEvent
+EventMessage = AudioMessage | PhraseMessage | DoneMessage | CancelledMessage | ErrorMessage
 
 
 class ServerError(Exception):
@@ -83,21 +100,62 @@ class ServerError(Exception):
         self.code = event.code
 
 
-def _event(msg: dict, now: float) -> Event | None:
-    kind = msg.get("type")
-    if kind == "audio":
-        return AudioEvent(msg["context_id"], msg["seq"], base64.b64decode(msg["audio"]), msg["start_ms"],
-                          msg["duration_ms"], now)
-    if kind == "phrase":
-        return PhraseEvent(msg["context_id"], msg["index"], msg["text"], msg["start_ms"], now)
-    if kind == "done":
-        return DoneEvent(msg["context_id"], msg.get("ttfa_ms"), msg["audio_ms"], msg["characters"],
-                         msg["phrases"], msg.get("usage"), now)
-    if kind == "cancelled":
-        return CancelledEvent(msg["context_id"], msg["audio_ms"], msg["text_spoken"], msg["text_remaining"], now)
-    if kind == "error":
-        return ErrorEvent(msg["code"], msg["message"], msg.get("context_id"), msg["fatal"], now)
-    return None
+class ProtocolError(ServerError):
+    """The server sent a frame this client cannot read: not JSON, no `type`, or a known message with a
+    missing or mistyped field. The session cannot be trusted after it (a lost `done` would hang a
+    turn), so the client closes it and every waiter gets this error (code `bad_server_message`)."""
+
+    CODE = "bad_server_message"
+
+    def __init__(self, problem: str, frame: str | bytes | None = None) -> None:
+        shown = f" in {frame[:120]!r}" if frame is not None else ""
+        super().__init__(ErrorEvent(self.CODE, f"unreadable server message: {problem}{shown}", None, True,
+                                    time.monotonic()))
+
+
+def read_frame(frame: str | bytes) -> ServerMessage | None:
+    """The typed message in one server frame, or None for a message type this client does not know.
+
+    A newer server may add message types and fields; both are skipped (the models ignore unknown
+    fields), so an older client keeps working. Anything else unreadable raises `ProtocolError`.
+    """
+    try:
+        return parse_server_message(frame)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if all(error["type"] == "union_tag_invalid" for error in errors):
+            return None
+        problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'frame'}: {e['msg']}" for e in errors[:3])
+        raise ProtocolError(problem, frame) from exc
+
+
+def audio_bytes(message: AudioMessage) -> bytes:
+    """The encoded samples an `audio` message carries; `ProtocolError` if they are not base64."""
+    try:
+        return base64.b64decode(message.audio, validate=True)
+    except binascii.Error as exc:
+        raise ProtocolError(f"audio (seq {message.seq}) is not base64: {exc}") from exc
+
+
+def to_event(message: EventMessage, received_at: float) -> Event:
+    """The user-facing event for a server message (all but `ready`, which configures the session)."""
+    if isinstance(message, AudioMessage):
+        return AudioEvent(message.context_id, message.seq, audio_bytes(message), message.start_ms,
+                          message.duration_ms, received_at)
+    if isinstance(message, PhraseMessage):
+        return PhraseEvent(message.context_id, message.index, message.text, message.start_ms, received_at)
+    if isinstance(message, DoneMessage):
+        usage = message.usage.model_dump() if message.usage is not None else None
+        return DoneEvent(message.context_id, message.ttfa_ms, message.audio_ms, message.characters,
+                         message.phrases, usage, received_at)
+    if isinstance(message, CancelledMessage):
+        return CancelledEvent(message.context_id, message.audio_ms, message.text_spoken, message.text_remaining,
+                              received_at)
+    return _error_event(message, received_at)
+
+
+def _error_event(message: ErrorMessage, received_at: float) -> ErrorEvent:
+    return ErrorEvent(message.code, message.message, message.context_id, message.fatal, received_at)
 
 
 @dataclass
@@ -175,12 +233,15 @@ class ContextStream:
 
 
 class VoicewireClient:
-    def __init__(self, ws: Any, ready: dict) -> None:
+    """One session. `ready_message` is the server's latest typed `ready`; `ready` and `output_format`
+    are the same as plain dicts, as this client has always offered them."""
+
+    def __init__(self, ws: Any, ready: ReadyMessage) -> None:
         self.ws = ws
-        self.ready = ready
+        self.ready_message = ready
         self._queues: dict[str, asyncio.Queue[Event]] = {}
         self.session_errors: asyncio.Queue[ErrorEvent] = asyncio.Queue()
-        self._readies: asyncio.Queue[dict] = asyncio.Queue()
+        self._readies: asyncio.Queue[ReadyMessage] = asyncio.Queue()
         self._ids = itertools.count()
         self._reader = asyncio.create_task(self._read())
 
@@ -189,10 +250,16 @@ class VoicewireClient:
                       max_size: int | None = 2**24, **kwargs: Any) -> VoicewireClient:
         headers = {"x-api-key": api_key} if api_key else None
         ws = await websockets.connect(url, additional_headers=headers, max_size=max_size, **kwargs)
-        first = json.loads(await ws.recv())
-        if first.get("type") == "error":
+        try:
+            first = read_frame(await ws.recv())
+            if isinstance(first, ErrorMessage):
+                raise ServerError(_error_event(first, time.monotonic()))
+            if not isinstance(first, ReadyMessage):
+                opened_with = repr(first.type) if first is not None else "a message type this client does not know"
+                raise ProtocolError(f"the session opened with {opened_with}, not 'ready'")
+        except BaseException:
             await ws.close()
-            raise ServerError(_event(first, time.monotonic()))  # type: ignore[arg-type]
+            raise
         return cls(ws, first)
 
     async def __aenter__(self) -> VoicewireClient:
@@ -202,8 +269,12 @@ class VoicewireClient:
         await self.close()
 
     @property
+    def ready(self) -> dict:
+        return self.ready_message.model_dump(mode="json")
+
+    @property
     def output_format(self) -> dict:
-        return self.ready["output_format"]
+        return self.ready_message.output_format.model_dump(mode="json")
 
     @property
     def closed(self) -> bool:
@@ -232,7 +303,7 @@ class VoicewireClient:
             task.cancel()
         if error_wait in done:
             raise ServerError(error_wait.result())
-        self.ready = ready_wait.result()
+        self.ready_message = ready_wait.result()
         return self.ready
 
     def context(self, context_id: str | None = None, voice: Any = None,
@@ -243,8 +314,8 @@ class VoicewireClient:
                     generation: dict | None = None, context_id: str | None = None) -> TurnResult:
         """Stream deltas as one context, end it, and collect its audio and events."""
         ctx = self.context(context_id, voice, generation)
-        fmt = self.output_format
-        result = TurnResult(ctx.id, fmt["encoding"], fmt["sample_rate"])
+        fmt = self.ready_message.output_format
+        result = TurnResult(ctx.id, fmt.encoding, fmt.sample_rate)
         sender = asyncio.create_task(self._send_all(ctx, deltas))
         try:
             async for event in ctx.events():
@@ -282,15 +353,16 @@ class VoicewireClient:
         return self._queues.setdefault(context_id, asyncio.Queue())
 
     async def _read(self) -> None:
+        ended: ErrorEvent | None = None
         try:
             async for raw in self.ws:
-                msg = json.loads(raw)
-                if msg.get("type") == "ready":
-                    await self._readies.put(msg)
+                message = read_frame(raw)
+                if message is None:
                     continue
-                event = _event(msg, time.monotonic())
-                if event is None:
+                if isinstance(message, ReadyMessage):
+                    await self._readies.put(message)
                     continue
+                event = to_event(message, time.monotonic())
                 context_id = getattr(event, "context_id", None)
                 if context_id is not None and (context_id in self._queues or not isinstance(event, ErrorEvent)):
                     await self._queue(context_id).put(event)
@@ -300,9 +372,12 @@ class VoicewireClient:
                     self._queues.pop(context_id, None)
         except websockets.ConnectionClosed:
             pass
+        except ProtocolError as exc:
+            ended = exc.event
+            await self.ws.close(1002, ProtocolError.CODE)
         finally:
-            closed = ErrorEvent("connection_closed", "the server closed the connection", None, True,
-                                time.monotonic())
+            ended = ended or ErrorEvent("connection_closed", "the server closed the connection", None, True,
+                                        time.monotonic())
             for queue in self._queues.values():
-                queue.put_nowait(closed)
-            self.session_errors.put_nowait(closed)
+                queue.put_nowait(ended)
+            self.session_errors.put_nowait(ended)
