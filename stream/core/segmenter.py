@@ -25,6 +25,8 @@ _DASHES = frozenset("-–—")
 _OPENERS = frozenset("([{（")
 _CLOSE_BRACKETS = frozenset(")]}）")
 _WORD_LEAD = "*_\"'([{`~<>«“‘¿¡"
+_QUOTE_OPENERS = frozenset("\"“‘«([{（*_`~")   # something a later character may still close
+_QUOTE_AT_WORD = re.compile(r"(?:^|\s)'")      # a single quote opening a word, not an apostrophe
 
 # A period after these never ends a sentence: titles precede a name, the rest precede more text.
 _NEVER_FINAL = frozenset(
@@ -72,8 +74,10 @@ class CutterConfig:
     hard_chars: int             # never exceed; cut at a word boundary
     stall_s: float              # tick(now) releases buffered text after this long without new text
     ahead_relaxed_s: float      # audio buffered ahead above this -> prefer longer, sentence-level phrases
-    ahead_starving_s: float     # audio buffered ahead below this (after the first phrase) -> cut early at clauses
+    ahead_starving_s: float     # audio ahead below this + synthesis time of the phrase -> cut early at clauses
     relaxed_min_chars: int = 100  # relaxed mode: a sentence end is taken once the phrase is this long
+    release_opener: bool = False  # first phrase: a whole sentence goes out at any length, "!"/"?" at once
+    synth_s_per_char: float = 0.0  # expected synthesis time per character until a measured one is set
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_words <= self.first_min_words <= self.first_max_words:
@@ -82,6 +86,8 @@ class CutterConfig:
             raise ValueError("need 0 < soft_chars <= hard_chars")
         if self.ahead_starving_s > self.ahead_relaxed_s:
             raise ValueError("need ahead_starving_s <= ahead_relaxed_s")
+        if self.synth_s_per_char < 0:
+            raise ValueError("need synth_s_per_char >= 0")
 
     @classmethod
     def for_engine(cls, engine_name: str) -> CutterConfig:
@@ -121,6 +127,7 @@ class PhraseCutter:
         self._buf = ""
         self._first = True
         self._ahead = 0.0
+        self._synth_s_per_char = config.synth_s_per_char
         self._last_text: float | None = None
         self._reset_phrase(line_start=True)
 
@@ -133,6 +140,14 @@ class PhraseCutter:
     def set_audio_ahead(self, seconds: float) -> None:
         """Hint: seconds of audio queued ahead of the listener; it picks the cutting mode."""
         self._ahead = seconds
+
+    def set_synthesis_rate(self, seconds_per_char: float) -> None:
+        """Hint: the engine's measured synthesis time per character of phrase text.
+
+        The listener is starving when the audio queued ahead would run out before the phrase being
+        gathered could be synthesized: `ahead < ahead_starving_s + seconds_per_char * its length`.
+        """
+        self._synth_s_per_char = max(0.0, seconds_per_char)
 
     def push(self, delta: str, now: float) -> list[str]:
         """Append an LLM delta and return the phrases that are ready now."""
@@ -155,7 +170,7 @@ class PhraseCutter:
         block, and while nothing speakable is buffered.
         """
         if (self._last_text is None or now - self._last_text < self.config.stall_s or self._fence
-                or (not self._first and self._ahead >= self.config.ahead_starving_s)
+                or (not self._first and not self._starving(len(self._buf) - self._code_chars))
                 or not any(ch.isalnum() for ch in self._buf)):
             return []
         return [self._emit(len(self._buf))]
@@ -202,9 +217,13 @@ class PhraseCutter:
             out.append(self._emit(cut))
         return out
 
-    def _mode_first(self) -> bool:
+    def _mode_first(self, size: int) -> bool:
         """First phrase, or the listener is about to starve: cut as early as quality allows."""
-        return self._first or self._ahead < self.config.ahead_starving_s
+        return self._first or self._starving(size)
+
+    def _starving(self, size: int) -> bool:
+        """The queued audio runs out before a phrase of `size` characters could be synthesized."""
+        return self._ahead < self.config.ahead_starving_s + self._synth_s_per_char * size
 
     # -- the scanner ----------------------------------------------------------------------------
     def _scan(self) -> int | None:
@@ -293,7 +312,7 @@ class PhraseCutter:
             self._token_alnum = False
             if i > 0:
                 self._word_starts.append((i, self._words, self._prev_token))
-                if self._mode_first() and self._words >= cfg.first_max_words:
+                if self._mode_first(i - self._code_chars) and self._words >= cfg.first_max_words:
                     return self._fallback(i)
         if not self._token_alnum and c.isalnum():
             self._token_alnum = True
@@ -311,6 +330,8 @@ class PhraseCutter:
         if self._run is None:
             if c in _TERMINALS or c in _CJK_TERMINALS:
                 self._run = ("term", i)
+                if c in "!?" and self._opener_ends_here(buf, i):
+                    return i + 1
             elif c in _CLAUSE_SPACED or c in _CLAUSE_UNSPACED:
                 self._run = ("clause", i)
         elif c in _TERMINALS or c in _CJK_TERMINALS:
@@ -395,6 +416,20 @@ class PhraseCutter:
             return 0  # "1." opens a numbered list item
         return _SENTENCE
 
+    def _opener_ends_here(self, buf: str, i: int) -> bool:
+        """A first phrase that is a plain exclamation or question ("Halt!", "Ready?") ends at its mark.
+
+        Unlike a period, "!" and "?" after a plain word need no next word to be a sentence end; they
+        are released only when nothing opened earlier (a quote, bracket, emphasis or code) could
+        still be closed after the mark (`"Stop!" she said`, `**Halt!**`).
+        """
+        if not (self._first and self.config.release_opener) or self._token_start < 0:
+            return False
+        word = buf[self._token_start:i]
+        before = buf[:self._token_start]
+        return (word[:1].isalpha() and word.replace("'", "").replace("’", "").isalpha()
+                and not any(ch in _QUOTE_OPENERS for ch in before) and not _QUOTE_AT_WORD.search(before))
+
     def _resolve_deferred(self, buf: str, i: int) -> int | None:
         cand = self._cand
         assert cand is not None
@@ -410,9 +445,10 @@ class PhraseCutter:
         words = self._words_before(cut)
         size = cut - self._code_chars
         if strength == _SENTENCE:
-            ok = words >= cfg.min_words and (
-                self._mode_first() or self._ahead <= cfg.ahead_relaxed_s or size >= cfg.relaxed_min_chars)
-        elif self._mode_first():
+            least = 1 if self._first and cfg.release_opener else cfg.min_words
+            ok = words >= least and (
+                self._mode_first(size) or self._ahead <= cfg.ahead_relaxed_s or size >= cfg.relaxed_min_chars)
+        elif self._mode_first(size):
             ok = words >= cfg.first_min_words
         else:
             ok = words >= cfg.min_words and size > cfg.soft_chars
