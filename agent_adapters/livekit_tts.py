@@ -67,7 +67,7 @@ class TTS(tts.TTS):
 
     @property
     def model(self) -> str:
-        return self._client.ready["model"] if self._client else "unknown"
+        return self._client.ready_message.model if self._client else "unknown"
 
     def update_options(self, *, voice: NotGivenOr[Any] = NOT_GIVEN,
                        generation: NotGivenOr[dict | None] = NOT_GIVEN) -> None:

@@ -11,7 +11,6 @@ new one with the new settings.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -24,7 +23,15 @@ from pipecat.services.tts_service import TextAggregationMode, WebsocketTTSServic
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 from websockets.protocol import State
 
-from clients.client import DEFAULT_URL
+from clients.client import DEFAULT_URL, audio_bytes, read_frame
+from stream.core.server_messages import (
+    AudioMessage,
+    CancelledMessage,
+    DoneMessage,
+    ErrorMessage,
+    PhraseMessage,
+    ReadyMessage,
+)
 
 from .phrase_timing import PhraseTimer
 
@@ -110,16 +117,11 @@ class VoicewireTTSService(WebsocketTTSService):
             headers = {"x-api-key": self._api_key} if self._api_key else None
             self._websocket = await self._websocket_connect(self._url, additional_headers=headers,
                                                             max_size=2**24)
-            ready = json.loads(await self._websocket.recv())
-            if ready.get("type") != "ready":
-                raise ConnectionError(f"voicewire refused the session: {ready.get('message', ready)}")
+            await self._expect_ready("the session")
             wanted = self.sample_rate if self.sample_rate in SERVER_SAMPLE_RATES else None
             output_format = {"encoding": "pcm_s16le", **({"sample_rate": wanted} if wanted else {})}
             await self._websocket.send(json.dumps({"type": "init", "output_format": output_format}))
-            ready = json.loads(await self._websocket.recv())
-            if ready.get("type") != "ready":
-                raise ConnectionError(f"voicewire refused init: {ready.get('message', ready)}")
-            self._wire_rate = ready["output_format"]["sample_rate"]
+            self._wire_rate = (await self._expect_ready("init")).output_format.sample_rate
             self._opened.clear()
             self._timers.clear()
             await self._call_event_handler("on_connected")
@@ -127,6 +129,13 @@ class VoicewireTTSService(WebsocketTTSService):
             self._websocket = None
             await self.push_error(error_msg=f"voicewire connection failed: {exc}", exception=exc)
             await self._call_event_handler("on_connection_error", f"{exc}")
+
+    async def _expect_ready(self, what: str) -> ReadyMessage:
+        message = read_frame(await self._websocket.recv())
+        if not isinstance(message, ReadyMessage):
+            why = message.message if isinstance(message, ErrorMessage) else getattr(message, "type", "unknown")
+            raise ConnectionError(f"voicewire refused {what}: {why}")
+        return message
 
     async def _disconnect_websocket(self) -> None:
         try:
@@ -208,32 +217,32 @@ class VoicewireTTSService(WebsocketTTSService):
 
     async def _receive_messages(self) -> None:
         async for raw in self._websocket:
-            msg = json.loads(raw)
-            kind = msg.get("type")
-            context_id = msg.get("context_id")
-            if kind == "error" and (context_id is None or msg.get("fatal")):
-                await self.push_error(error_msg=f"voicewire {msg['code']}: {msg['message']}")
+            message = read_frame(raw)
+            if isinstance(message, ErrorMessage) and (message.context_id is None or message.fatal):
+                await self.push_error(error_msg=f"voicewire {message.code}: {message.message}")
                 continue
+            context_id = getattr(message, "context_id", None)
             if context_id is None or not self.audio_context_available(context_id):
-                continue  # audio of an interrupted turn: never played
-            if kind == "audio":
-                audio = base64.b64decode(msg["audio"])
+                continue  # audio of an interrupted turn: never played (and ready, or types unknown here)
+            if isinstance(message, AudioMessage):
+                audio = audio_bytes(message)
                 if self._wire_rate != self.sample_rate:
                     audio = await self._resampler.resample(audio, self._wire_rate, self.sample_rate)
                 await self.append_to_audio_context(
                     context_id, TTSAudioRawFrame(audio, self.sample_rate, 1, context_id=context_id))
-            elif kind == "phrase" and context_id in self._timers:
-                await self._add_words(context_id, self._timers[context_id].phrase(msg["text"], msg["start_ms"]))
-            elif kind == "done":
+            elif isinstance(message, PhraseMessage) and context_id in self._timers:
+                words = self._timers[context_id].phrase(message.text, message.start_ms)
+                await self._add_words(context_id, words)
+            elif isinstance(message, DoneMessage):
                 timer = self._timers.pop(context_id, None)
                 if timer is not None:
-                    await self._add_words(context_id, timer.done(msg["audio_ms"]))
+                    await self._add_words(context_id, timer.done(message.audio_ms))
                 self._opened.discard(context_id)
                 await self.append_to_audio_context(context_id, TTSStoppedFrame(context_id=context_id))
                 await self.remove_audio_context(context_id)
-            elif kind in ("cancelled", "error"):
-                if kind == "error":
-                    await self.push_error(error_msg=f"voicewire {msg['code']}: {msg['message']}")
+            elif isinstance(message, CancelledMessage | ErrorMessage):
+                if isinstance(message, ErrorMessage):
+                    await self.push_error(error_msg=f"voicewire {message.code}: {message.message}")
                 self._opened.discard(context_id)
                 self._timers.pop(context_id, None)
                 await self.append_to_audio_context(context_id, TTSStoppedFrame(context_id=context_id))

@@ -149,8 +149,8 @@ def to_event(message: EventMessage, received_at: float) -> Event:
         return DoneEvent(message.context_id, message.ttfa_ms, message.audio_ms, message.characters,
                          message.phrases, usage, received_at)
     if isinstance(message, CancelledMessage):
-        return CancelledEvent(message.context_id, message.audio_ms, message.text_spoken, message.text_remaining,
-                              received_at)
+        return CancelledEvent(message.context_id, message.audio_ms, message.text_spoken,
+                              message.text_remaining, received_at)
     return _error_event(message, received_at)
 
 
@@ -255,7 +255,7 @@ class VoicewireClient:
             if isinstance(first, ErrorMessage):
                 raise ServerError(_error_event(first, time.monotonic()))
             if not isinstance(first, ReadyMessage):
-                opened_with = repr(first.type) if first is not None else "a message type this client does not know"
+                opened_with = repr(first.type) if first is not None else "a type this client does not know"
                 raise ProtocolError(f"the session opened with {opened_with}, not 'ready'")
         except BaseException:
             await ws.close()

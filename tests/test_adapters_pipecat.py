@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import httpx
+import numpy as np
 import pytest
 from pipecat.frames.frames import (
     InterruptionFrame,
@@ -22,6 +25,8 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from agent_adapters.pipecat_tts import VoicewireTTSService
 from clients import llm_deltas
+from stream.core.server_messages import AudioMessage, DoneMessage, PhraseMessage, dump_message
+from tests.scripted_peer import ready, scripted_server, with_extra_field
 
 REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
 LONG = ("Let me tell you a long story about the sea. It begins on a grey morning in a small harbour town, "
@@ -102,3 +107,33 @@ async def test_native_server_rates_are_requested_directly(server, rate):
                              pipeline_params=PipelineParams(audio_out_sample_rate=rate))
     assert tts._wire_rate == rate
     assert all(f.sample_rate == rate for f in down if isinstance(f, TTSAudioRawFrame))
+
+
+async def test_a_newer_servers_extra_fields_and_message_types_do_not_disturb_a_turn():
+    pcm = np.zeros(4800, "<i2").tobytes()  # 0.2 s at 24 kHz
+    opened: set[str] = set()
+
+    def newer_server(message: dict) -> list[str]:
+        """A turn as a newer server sends it: every message with a field, and a type, unknown here."""
+        cid = message.get("context_id")
+        if message["type"] == "init":
+            replies = [ready(24000)]
+        elif message["type"] == "text" and cid not in opened:
+            opened.add(cid)
+            replies = [PhraseMessage(context_id=cid, index=0, text=REPLY, start_ms=0),
+                       {"type": "word_timestamps", "context_id": cid, "words": []},
+                       AudioMessage(context_id=cid, seq=0, audio=base64.b64encode(pcm).decode(), start_ms=0,
+                                    duration_ms=200)]
+        elif message["type"] == "end":
+            replies = [DoneMessage(context_id=cid, ttfa_ms=5, audio_ms=200, characters=len(REPLY), phrases=1)]
+        else:
+            replies = []
+        return [json.dumps(r) if isinstance(r, dict) else with_extra_field(dump_message(r)) for r in replies]
+
+    async with scripted_server(newer_server) as peer:
+        tts = VoicewireTTSService(url=peer.url)
+        down, _ = await run_test(tts, frames_to_send=[*llm_turn(REPLY), SleepFrame(0.5)],
+                                 pipeline_params=PipelineParams(audio_out_sample_rate=24000))
+    assert b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)) == pcm
+    assert " ".join(f.text for f in down if isinstance(f, TTSTextFrame)).split() == REPLY.split()
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)

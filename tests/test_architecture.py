@@ -39,11 +39,13 @@ def tree_copy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("module", "statement", "contract", "reported"), [
-    ("stream/core/planted.py", "import stream.server.app", "layers", "stream.core.planted -> stream.server.app"),
+    ("stream/core/planted.py", "import stream.server.app", "layers",
+     "stream.core.planted -> stream.server.app"),
     ("stream/engines/planted.py", "from stream.server import metrics", "layers",
      "stream.engines.planted -> stream.server.metrics"),
     ("stream/core/planted.py", "import asyncio", "core-sans-io", "stream.core.planted -> asyncio"),
-    ("stream/server/planted.py", "import clients.say", "server-not-client", "stream.server.planted -> clients.say"),
+    ("stream/server/planted.py", "import clients.say", "server-not-client",
+     "stream.server.planted -> clients.say"),
     ("clients/planted.py", "from stream.engines import registry", "clients",
      "clients.planted -> stream.engines.registry"),
     ("agent_adapters/planted.py", "import stream.voices.library", "adapters",

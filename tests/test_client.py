@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 
 import numpy as np
 import pytest
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
 
 from clients.client import (
     AudioEvent,
@@ -34,28 +31,20 @@ from stream.core.server_messages import (
     CancelledMessage,
     DoneMessage,
     ErrorMessage,
-    OutputFormatInfo,
     PhraseMessage,
-    ReadyMessage,
     Usage,
     dump_message,
 )
+from tests.scripted_peer import on_first_message, ready, scripted_server, with_extra_field
 
 PCM = (np.sin(np.linspace(0, 40, 480)) * 12_000).astype("<i2").tobytes()
-READY = ReadyMessage(session_id="s-1", engine="piper", model="en_US-joe-medium",
-                     output_format=OutputFormatInfo(encoding="pcm_s16le", sample_rate=24000),
-                     capabilities={"voice_cloning": False}, limits={"max_contexts_per_session": 8})
+READY = ready(24000)
 TURN = [  # one context's messages, in the order a server sends them
     PhraseMessage(context_id="c", index=0, text="Hello there.", start_ms=0.0),
     AudioMessage(context_id="c", seq=0, audio=base64.b64encode(PCM).decode(), start_ms=0.0, duration_ms=20.0),
     DoneMessage(context_id="c", ttfa_ms=81.5, audio_ms=20.0, characters=12, phrases=1,
                 usage=Usage(characters=12, remaining_credits=88)),
 ]
-
-
-def with_extra_field(frame: str) -> str:
-    """The frame as a newer server might send it: one field this client has never heard of."""
-    return json.dumps({**json.loads(frame), "emotion_vector": [0.1, 0.2]})
 
 
 @pytest.mark.parametrize("message", [
@@ -77,8 +66,8 @@ def test_each_message_becomes_its_event():
     assert phrase == PhraseEvent("c", 0, "Hello there.", 0.0, 5.0)
     assert isinstance(audio, AudioEvent) and audio.data == PCM and (audio.seq, audio.duration_ms) == (0, 20.0)
     assert done == DoneEvent("c", 81.5, 20.0, 12, 1, {"characters": 12, "remaining_credits": 88}, 5.0)
-    cancelled = to_event(CancelledMessage(context_id="c", audio_ms=1.0, text_spoken="a", text_remaining="b"), 5.0)
-    assert cancelled == CancelledEvent("c", 1.0, "a", "b", 5.0)
+    cancelled = CancelledMessage(context_id="c", audio_ms=1.0, text_spoken="a", text_remaining="b")
+    assert to_event(cancelled, 5.0) == CancelledEvent("c", 1.0, "a", "b", 5.0)
     assert to_event(ErrorMessage(code="x", message="y"), 5.0) == ErrorEvent("x", "y", None, False, 5.0)
 
 
@@ -89,7 +78,8 @@ def test_a_newer_servers_message_type_is_skipped():
 @pytest.mark.parametrize(("frame", "named"), [
     ("{not json", "Invalid JSON"),
     ('{"context_id": "c"}', "discriminator 'type'"),
-    ('{"type": "audio", "context_id": "c", "audio": "", "start_ms": 0, "duration_ms": 0}', "audio.seq: Field required"),
+    ('{"type": "audio", "context_id": "c", "audio": "", "start_ms": 0, "duration_ms": 0}',
+     "audio.seq: Field required"),
     ('{"type": "done", "context_id": "c", "ttfa_ms": 1, "audio_ms": "long", "characters": 1, "phrases": 1}',
      "done.audio_ms"),
     ("[1, 2]", "frame"),
@@ -98,35 +88,16 @@ def test_a_malformed_frame_is_a_protocol_error_naming_the_problem(frame, named):
     with pytest.raises(ProtocolError) as caught:
         read_frame(frame)
     assert caught.value.code == "bad_server_message" and named in str(caught.value)
-    assert caught.value.event.fatal and isinstance(caught.value, ServerError)  # callers' `except ServerError` holds
-
-
-async def scripted_server(frames_after_ready: list[str], first: str | None = None):
-    """A websocket peer that opens with `first` (default: `ready`), sends the frames once the
-    client's first message arrives, and records the close code the client chose."""
-    closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-
-    async def handler(ws) -> None:
-        await ws.send(first or dump_message(READY))
-        try:
-            await ws.recv()
-            for frame in frames_after_ready:
-                await ws.send(frame)
-            await ws.wait_closed()
-        except ConnectionClosed:
-            pass
-        closed.set_result(ws.close_code)
-
-    server = await serve(handler, "127.0.0.1", 0)
-    return server, f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", closed
+    assert caught.value.event.fatal
+    assert isinstance(caught.value, ServerError)  # callers' `except ServerError` still catch it
 
 
 async def test_the_client_reads_a_whole_turn_and_skips_what_a_newer_server_adds():
     frames = [with_extra_field(dump_message(m)) for m in TURN[:2]]
     frames.insert(1, '{"type": "word_timestamps", "context_id": "c", "words": []}')
     frames.append(dump_message(TURN[2]))
-    server, url, _ = await scripted_server(frames)
-    async with server, await VoicewireClient.connect(url) as client:
+    async with (scripted_server(on_first_message(frames)) as peer,
+                await VoicewireClient.connect(peer.url) as client):
         assert client.ready_message == READY
         assert client.ready["engine"] == "piper"
         assert client.output_format == {"encoding": "pcm_s16le", "sample_rate": 24000, "channels": 1}
@@ -137,24 +108,22 @@ async def test_the_client_reads_a_whole_turn_and_skips_what_a_newer_server_adds(
 
 
 async def test_a_malformed_frame_mid_turn_ends_the_session_with_a_clear_error():
-    bad_audio = '{"type": "audio", "context_id": "c", "seq": 1, "audio": "%%%", "start_ms": 0, "duration_ms": 20}'
-    server, url, closed = await scripted_server([dump_message(TURN[0]), bad_audio])
-    async with server, await VoicewireClient.connect(url) as client:
+    bad_audio = dump_message(TURN[1]).replace(TURN[1].audio, "%%%")
+    script = on_first_message([dump_message(TURN[0]), bad_audio])
+    async with scripted_server(script) as peer, await VoicewireClient.connect(peer.url) as client:
         with pytest.raises(ServerError) as caught:
             await client.speak(["Hello there."], context_id="c")
         assert caught.value.code == "bad_server_message" and "not base64" in str(caught.value)
         assert (await asyncio.wait_for(client.session_errors.get(), 5)).code == "bad_server_message"
-        assert await asyncio.wait_for(closed, 5) == 1002  # the client ends a session it can no longer follow
+        assert await asyncio.wait_for(peer.closed, 5) == 1002  # it ends a session it can no longer follow
 
 
 async def test_a_session_that_does_not_open_with_ready_is_refused():
-    server, url, _ = await scripted_server([], first=dump_message(TURN[0]))
-    async with server:
+    async with scripted_server(on_first_message([]), first=dump_message(TURN[0])) as peer:
         with pytest.raises(ProtocolError, match="opened with 'phrase', not 'ready'"):
-            await VoicewireClient.connect(url)
+            await VoicewireClient.connect(peer.url)
     refusal = dump_message(ErrorMessage(code="unauthorized", message="missing API key", fatal=True))
-    server, url, _ = await scripted_server([], first=refusal)
-    async with server:
+    async with scripted_server(on_first_message([]), first=refusal) as peer:
         with pytest.raises(ServerError) as caught:
-            await VoicewireClient.connect(url)
+            await VoicewireClient.connect(peer.url)
     assert caught.value.code == "unauthorized" and not isinstance(caught.value, ProtocolError)
