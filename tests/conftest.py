@@ -15,7 +15,7 @@ import uvicorn
 from stream.engines.base import Engine
 from stream.server.app import create_app
 from stream.server.runtime import Runtime, build_runtime
-from stream.server.ws_protocol import WebSocketProtocol
+from stream.server.serving import uvicorn_config
 from stream.settings import Limits, Settings
 
 
@@ -46,11 +46,10 @@ class ServerHandle:
 
 
 def start_server(engine: Engine, settings: Settings) -> ServerHandle:
-    """Run the real app under uvicorn (websockets implementation) on its own thread and loop."""
+    """Run the real app under uvicorn, with the protocols `voicewire serve` uses, on its own thread and loop."""
     settings.port = settings.port or free_port()
     runtime = build_runtime(settings, engine=engine)
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, ws=WebSocketProtocol,
-                            ws_max_size=settings.limits.max_frame_bytes * 2, log_level="warning",
+    config = uvicorn_config(create_app(runtime), settings, host="127.0.0.1", log_level="warning",
                             lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -26,6 +26,7 @@ class Limits:
     reference_fetch_timeout_s: float = 10.0    # HTTP API: the whole fetch of a reference_audio URL
     reference_url_ttl_s: float = 300.0         # HTTP API: a fetched clip is reused this long, then revalidated
     max_http_body_bytes: int = 16 * 1024 * 1024  # HTTP API: request body (413); fits a base64 max-size clip
+    max_http_header_bytes: int = 64 * 1024   # every HTTP request: request line + headers (431)
     send_buffer_chunks: int = 32               # chunks a synthesis job holds unread before it parks
     stalled_client_timeout_s: float = 30.0     # a client that reads nothing this long is closed
     engine_stall_timeout_s: float = 60.0       # a synthesis with no chunk this long fails its context (internal)
