@@ -8,9 +8,11 @@ answered by an HTTP status or a close code. Every expectation here is what docs/
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 Frame = str | bytes
@@ -365,6 +367,9 @@ TTS = "/v1/chatterbox-tts"
 SPEECH = "/v1/audio/speech"
 
 
+GZIP_JSON = (("content-type", "application/json"), ("content-encoding", "gzip"))
+
+
 def tts(**fields: object) -> bytes:
     return json.dumps({"text": "Hi.", **fields}).encode()
 
@@ -408,8 +413,10 @@ HTTP_CASES: list[HttpCase] = [
     HttpCase("tts-text-too-long", "POST", TTS, tts(text="x" * 20_001), 413, "text_too_long"),
     HttpCase("tts-body-too-large", "POST", TTS, tts(text="x" * 200_000), 413, "body_too_large"),
     HttpCase("tts-get", "GET", TTS, b"", 405, headers=()),
-    HttpCase("tts-wrong-key", "POST", TTS, tts(), 200, headers=(("content-type", "application/json"),
-                                                               ("x-api-key", "x" * 10_000))),
+    HttpCase("tts-long-key-open-server", "POST", TTS, tts(), 200, headers=(("content-type", "application/json"),
+                                                                          ("x-api-key", "x" * 4_000))),
+    HttpCase("tts-key-header-over-8-kib", "POST", TTS, tts(), 431, headers=(("content-type", "application/json"),
+                                                                           ("x-api-key", "x" * 10_000))),
     HttpCase("speech-no-voice", "POST", SPEECH, json.dumps({"model": "tts-1", "input": "Hi."}).encode(), 422,
              "invalid_message"),
     HttpCase("speech-no-model", "POST", SPEECH, json.dumps({"input": "Hi.", "voice": "alloy"}).encode(), 422,
@@ -449,4 +456,22 @@ HTTP_CASES: list[HttpCase] = [
     HttpCase("voices-not-json", "POST", "/v1/voices", b"{nope", 400, "invalid_json"),
     HttpCase("voices-deep-array", "POST", "/v1/voices", b"[" * 90_000, 400, "invalid_json"),
     HttpCase("voices-not-utf8", "POST", "/v1/voices", b'{"audio":"\xff"}', 400, "invalid_json"),
+    # Content-Encoding: gzip is decoded within the body cap (100 000 bytes in the corpus server); others are refused.
+    HttpCase("tts-gzip", "POST", TTS, gzip.compress(tts(output_format="pcm")), 200, headers=GZIP_JSON),
+    HttpCase("tts-gzip-bomb", "POST", TTS, gzip.compress(tts(text=" " * 10_000_000)), 413, "body_too_large",
+             headers=GZIP_JSON),
+    HttpCase("speech-gzip-bomb", "POST", SPEECH, gzip.compress(b" " * 10_000_000), 413, "body_too_large",
+             headers=GZIP_JSON),
+    HttpCase("voices-gzip-bomb", "POST", "/v1/voices", gzip.compress(b'{"audio":"' + b"A" * 10_000_000 + b'"}'), 413,
+             "body_too_large", headers=GZIP_JSON),
+    HttpCase("tts-gzip-corrupt", "POST", TTS, gzip.compress(tts())[:-12] + b"garbage", 415, "bad_encoding",
+             headers=GZIP_JSON),
+    HttpCase("tts-gzip-truncated", "POST", TTS, gzip.compress(tts())[:-8], 415, "bad_encoding", headers=GZIP_JSON),
+    HttpCase("tts-gzip-not-gzip", "POST", TTS, tts(), 415, "bad_encoding", headers=GZIP_JSON),
+    HttpCase("tts-brotli", "POST", TTS, tts(), 415, "bad_encoding",
+             headers=(("content-type", "application/json"), ("content-encoding", "br"))),
+    HttpCase("speech-deflate", "POST", SPEECH, zlib.compress(speech()), 415, "bad_encoding",
+             headers=(("content-type", "application/json"), ("content-encoding", "deflate"))),
+    HttpCase("tts-gzip-twice", "POST", TTS, gzip.compress(gzip.compress(tts())), 415, "bad_encoding",
+             headers=(("content-type", "application/json"), ("content-encoding", "gzip, gzip"))),
 ]
