@@ -21,7 +21,8 @@ from agent_adapters.llm_stream import ReplySpeech, speak_stream
 from agent_adapters.openai_stream import openai_reply
 from stream.audio.codecs import decode_samples
 
-from .client import DEFAULT_URL, AudioEvent, PhraseEvent, ServerError, VoicewireClient
+from .client import AudioEvent, PhraseEvent, ServerError, VoicewireClient
+from .endpoint import CONNECTION_ERRORS, add_server_options, describe_failure, resolve
 from .tokens import llm_deltas, paced
 
 SYSTEM_PROMPT = "You are a friendly voice assistant. Answer in two or three short spoken sentences."
@@ -38,8 +39,7 @@ HELP = "commands: /voice NAME  /exaggeration X  /help  /quit   (type while it sp
 
 def add_chat_parser(sub: argparse._SubParsersAction) -> None:
     chat = sub.add_parser("chat", help="terminal voice chat: an LLM's replies spoken through the speakers")
-    chat.add_argument("--url", default=DEFAULT_URL, help=f"voicewire websocket URL (default {DEFAULT_URL})")
-    chat.add_argument("--api-key", help="voicewire API key, when the server requires one")
+    add_server_options(chat)
     chat.add_argument("--llm-url", default=os.environ.get("VOICEWIRE_LLM_URL"),
                       help="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 "
                            "(env VOICEWIRE_LLM_URL; default: offline scripted replies)")
@@ -203,8 +203,12 @@ class Chat:
             self.state.history.append({"role": "assistant", "content": heard})
 
 
-async def chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    async with await VoicewireClient.connect(args.url, api_key=args.api_key) as client:
+class NoAudioOutput(Exception):
+    """The speakers cannot be opened; the chat says so instead of failing mid-conversation."""
+
+
+async def chat(args: argparse.Namespace, url: str, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    async with await VoicewireClient.connect(url, api_key=args.api_key) as client:
         await client.init(output_format={"encoding": "pcm_f32le", "sample_rate": args.sample_rate})
         lines = _lines(asyncio.get_running_loop(), stdin)
         if args.no_play:
@@ -217,17 +221,19 @@ async def chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO 
         try:
             output = SpeakerOutput(args.sample_rate, device, args.prebuffer_ms)
         except sounddevice.PortAudioError as exc:
-            raise OSError(f"no usable audio output ({exc}); pick one with --device, or use --no-play") from exc
+            raise NoAudioOutput(f"no usable audio output ({exc}); pick one with --device, or use --no-play") from exc
         with output:
             return await Chat(args, client, output, out).run(lines)
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    url = args.url or ""
     try:
-        return asyncio.run(chat(args))
-    except ServerError as exc:
-        print(f"chat: server error {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+        url = resolve(args)
+        return asyncio.run(chat(args, url))
+    except NoAudioOutput as exc:
         print(f"chat: {exc}", file=sys.stderr)
+        return 1
+    except CONNECTION_ERRORS as exc:
+        print(f"chat: {describe_failure(exc, url)}", file=sys.stderr)
         return 1

@@ -5,18 +5,63 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import get_args
 
-from .client import DEFAULT_URL, ServerError, VoicewireClient
+from pydantic.fields import FieldInfo
+
+from stream.core.protocol import GenerationSettings
+
+from .client import VoicewireClient
+from .endpoint import CONNECTION_ERRORS, add_server_options, describe_failure, resolve
 from .tokens import llm_deltas, paced
 
-GENERATION_FIELDS = ("exaggeration", "temperature", "cfg_weight", "min_p", "top_p", "repetition_penalty", "seed")
+# what each per-turn setting does; ranges and defaults come from the wire model, so help never drifts
+GENERATION_HELP = {
+    "exaggeration": "expressiveness",
+    "temperature": "sampling temperature",
+    "cfg_weight": "classifier-free guidance weight",
+    "min_p": "min-p sampling",
+    "top_p": "nucleus sampling",
+    "repetition_penalty": "repetition penalty",
+    "seed": "same seed, same audio on engines whose ready.capabilities.deterministic_seed is true",
+    "language": "language tag for multilingual engines",
+    "speed": "speaking rate, where the engine supports it",
+}
+GENERATION_FIELDS = tuple(GenerationSettings.model_fields)
+METAVARS = {float: "X", int: "N", str: "TAG"}
+
+
+def _bounds(info: FieldInfo) -> tuple[object, object]:
+    """The field's (ge, le) from its pydantic constraints."""
+    low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+    return low, high
+
+
+def generation_help(name: str) -> str:
+    """`meaning, range (default …)` for one generation flag, read off `GenerationSettings`."""
+    info = GenerationSettings.model_fields[name]
+    low, high = _bounds(info)
+    if name == "seed":
+        span = "integer >= 0"
+    elif low is not None and high is not None:
+        span = f"{low:g}-{high:g}"
+    else:
+        span = "e.g. en, fr, pt-BR"
+    default = "random" if name == "seed" else "the engine's" if info.default is None else f"{info.default:g}"
+    return f"{GENERATION_HELP[name]}; {span} (default {default})"
+
+
+def _type(name: str) -> type:
+    """The flag's value type: the field's type without its `None`."""
+    annotation = GenerationSettings.model_fields[name].annotation
+    return next(t for t in (get_args(annotation) or (annotation,)) if t is not type(None))
 
 
 def add_say_parser(sub: argparse._SubParsersAction) -> None:
     say = sub.add_parser("say", help="speak text through a running voicewire server")
     say.add_argument("text", nargs="?", help="text to speak (default: read stdin)")
-    say.add_argument("--url", default=DEFAULT_URL, help=f"server websocket URL (default {DEFAULT_URL})")
-    say.add_argument("--api-key", help="API key, when the server requires one")
+    add_server_options(say)
     say.add_argument("-o", "--output", help="write the audio to this WAV file")
     say.add_argument("--play", action="store_true", help="play through the default output device (sounddevice)")
     say.add_argument("--tokens-per-second", type=float, default=0.0,
@@ -24,13 +69,15 @@ def add_say_parser(sub: argparse._SubParsersAction) -> None:
     say.add_argument("--voice", help="voice id or name")
     say.add_argument("--encoding", default="pcm_s16le", choices=("pcm_s16le", "pcm_f32le", "mulaw", "alaw"))
     say.add_argument("--sample-rate", type=int, help="output sample rate (default: the engine's)")
+    settings = say.add_argument_group("generation settings (per turn; unset = the server's default)")
     for name in GENERATION_FIELDS:
-        say.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int if name == "seed" else float)
+        settings.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_type(name),
+                              metavar=METAVARS[_type(name)], help=generation_help(name))
     say.set_defaults(func=run_say)
 
 
-async def say(args: argparse.Namespace, text: str) -> int:
-    async with await VoicewireClient.connect(args.url, api_key=args.api_key) as client:
+async def say(args: argparse.Namespace, text: str, url: str) -> int:
+    async with await VoicewireClient.connect(url, api_key=args.api_key) as client:
         fmt = {"encoding": args.encoding}
         if args.sample_rate:
             fmt["sample_rate"] = args.sample_rate
@@ -57,11 +104,10 @@ def run_say(args: argparse.Namespace) -> int:
     if not text.strip():
         print("say: no text given", file=sys.stderr)
         return 2
+    url = args.url or ""
     try:
-        return asyncio.run(say(args, text))
-    except ServerError as exc:
-        print(f"say: server error {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"say: cannot reach {args.url}: {exc}", file=sys.stderr)
+        url = resolve(args)
+        return asyncio.run(say(args, text, url))
+    except CONNECTION_ERRORS as exc:
+        print(f"say: {describe_failure(exc, url)}", file=sys.stderr)
         return 1
