@@ -16,7 +16,7 @@ with pipelined requests the tail of a previous body in the read that starts a he
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -44,7 +44,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def limited_to(cls, max_head_bytes: int) -> type[BoundedHttpProtocol]:
         return type(cls.__name__, (cls,), {"max_head_bytes": max_head_bytes})
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
         self._head_bytes = 0      # exact: request target and complete headers seen by the callbacks

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
+from uvicorn.config import LOG_LEVELS
+
 MASK = "***"
 MIN_LITERAL_CHARS = 8
 
@@ -94,6 +96,7 @@ def logging_config(level: str, known_secrets: Iterable[str] = ()) -> dict:
     """The `logging.config.dictConfig` of `voicewire serve`: the server's own records on stderr,
     uvicorn's (access log on stdout, as uvicorn prints it by default), every handler redacting."""
     redact = {"()": RedactSecrets, "known_secrets": tuple(known_secrets)}
+    threshold = LOG_LEVELS.get(level.lower(), level.upper())   # uvicorn's names, `trace` included
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -112,10 +115,10 @@ def logging_config(level: str, known_secrets: Iterable[str] = ()) -> dict:
             "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
                        "formatter": "access", "filters": ["redact"]},
         },
-        "root": {"level": level.upper(), "handlers": ["server"]},
+        "root": {"level": threshold, "handlers": ["server"]},
         "loggers": {
-            "uvicorn": {"level": level.upper(), "handlers": ["uvicorn"], "propagate": False},
-            "uvicorn.access": {"level": level.upper(), "handlers": ["access"], "propagate": False},
+            "uvicorn": {"level": threshold, "handlers": ["uvicorn"], "propagate": False},
+            "uvicorn.access": {"level": threshold, "handlers": ["access"], "propagate": False},
         },
     }
 
