@@ -139,3 +139,13 @@ def test_no_key_in_any_log_line_or_metric(served: ServeProcess, tmp_path: Path):
     # Item 7 of issue 16: the start-up lines name the page and say that the created key turned auth on.
     assert f"browser page: http://127.0.0.1:{served.port}/" in errors
     assert "API keys are now required, the key database holds keys" in errors
+
+
+def test_a_database_url_password_never_reaches_the_log(tmp_path: Path):
+    """A URL the server refuses at start is named in its error line, with the password masked."""
+    password = "Sup3r-Secret-Db-Password"
+    env = {**os.environ, "VOICEWIRE_DATABASE_URL": f"postgresql://voicewire:{password}@127.0.0.1:1/voicewire"}
+    run = subprocess.run([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--port", "0",
+                          "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=180, env=env)
+    assert run.returncode != 0 and "postgresql://" in run.stderr
+    assert password not in run.stdout + run.stderr
