@@ -16,6 +16,7 @@ from stream.server.websocket import Connection
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEB_PAGE = files("clients") / "web" / "index.html"
+FAVICON = files("clients") / "web" / "favicon.svg"
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -40,6 +41,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def page() -> HTMLResponse:
         """The browser page: type text, hear it stream (clients/web/index.html)."""
         return HTMLResponse(WEB_PAGE.read_text(encoding="utf-8"))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """The page's icon (SVG; browsers ask for this path whatever the page links), so it is no 404."""
+        return Response(FAVICON.read_bytes(), media_type="image/svg+xml",
+                        headers={"cache-control": "public, max-age=86400"})
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
