@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from stream.server.cli import add_server_commands
 
@@ -33,10 +34,19 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (a source tree that was never installed has none)."""
+    try:
+        return version("voicewire")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every command's parser; of the client commands only `command`'s module is imported, the
     others are stubs with their name and help (enough for `voicewire --help`)."""
     parser = argparse.ArgumentParser(prog="voicewire", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"voicewire {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_server_commands(sub)
     for name, spec in CLIENT_COMMANDS.items():

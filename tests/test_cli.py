@@ -91,3 +91,10 @@ def test_help_lists_every_command_and_only_the_chosen_client_command_is_imported
     say = subprocess.run([sys.executable, "-c", probe.format("say", ["say", "hi"])], capture_output=True,
                          text=True, timeout=60)
     assert "'clients.say'" in say.stdout and "'clients.chat'" not in say.stdout, say.stderr
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    done = subprocess.run([*VOICEWIRE, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"voicewire {version('voicewire')}"
