@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.corpus import CORPUS  # noqa: E402
 from stream.core.normalizer import NormalizerOptions, normalize  # noqa: E402
 from stream.core.segmenter import CutterConfig, PhraseCutter  # noqa: E402
+from stream.engines.chatterbox.policy import POLICY as CHATTERBOX_POLICY  # noqa: E402
+from stream.engines.piper.policy import POLICY as PIPER_POLICY  # noqa: E402
 
 TOKENS_PER_S = 30.0
 _TOKEN = re.compile(r"\s*[A-Za-z']+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
@@ -85,10 +87,10 @@ def main() -> None:
     replies = [llm_tokens(reply.text) for reply in CORPUS]
     print(f"corpus: {len(replies)} replies, {sum(map(len, replies))} tokens, "
           f"{sum(len(r.text) for r in CORPUS)} characters; Python {sys.version.split()[0]}")
-    for engine in ("chatterbox", "piper"):
-        config = CutterConfig.for_engine(engine)
+    for engine, policy in (("chatterbox", CHATTERBOX_POLICY), ("piper", PIPER_POLICY)):
+        config = policy.cutter
         per_delta, per_char, phrases = bench_cost(config, replies, args.repeat)
-        norm_us = bench_normalize(phrases, NormalizerOptions.for_engine(engine), max(1, args.repeat // 4))
+        norm_us = bench_normalize(phrases, policy.normalizer, max(1, args.repeat // 4))
         firsts = [first_phrase(config, tokens) for tokens in replies]
         n_tokens = [n for n, _ in firsts]
         n_words = [len(text.split()) for _, text in firsts]

@@ -8,7 +8,7 @@ import gc
 import time
 import weakref
 
-from stream.inference.pool import ChunkStream
+from stream.inference.chunk_stream import ChunkStream
 from stream.server.websocket import Connection
 from tests.wire import RawPeer
 
@@ -18,7 +18,8 @@ LONG = " ".join(f"This is sentence number {i}, and it goes on for a while." for 
 def live(kind: type, pool=None) -> list:
     gc.collect()
     # type(), not isinstance(): isinstance() on a dead weakref.proxy (other libraries leave some) raises.
-    return [o for o in gc.get_objects() if issubclass(type(o), kind) and (pool is None or o._pool is pool)]
+    return [o for o in gc.get_objects()
+            if issubclass(type(o), kind) and (pool is None or getattr(o._handle, "_pool", None) is pool)]
 
 
 def gone(refs: list[weakref.ref]) -> bool:
@@ -36,7 +37,7 @@ async def eventually(check, timeout: float = 10.0) -> bool:
 
 
 async def test_cancelled_contexts_leave_no_synthesis_jobs_or_contexts_behind(server):
-    pool = server.runtime.pool
+    pool = server.runtime.executor
     peer, _ = await RawPeer.open(server.ws_url)
     contexts: list[weakref.ref] = []
     for turn in range(4):
@@ -71,4 +72,4 @@ async def test_a_closed_connection_is_released(server):
     assert await eventually(lambda: not server.runtime.sessions.live)
     # Other tests' servers may still hold connections of their own: only this server's count.
     assert await eventually(lambda: not [c for c in live(Connection) if c.rt is server.runtime])
-    assert await eventually(lambda: len(live(ChunkStream, server.runtime.pool)) <= server.runtime.pool.workers)
+    assert await eventually(lambda: len(live(ChunkStream, server.runtime.executor)) <= server.runtime.executor.workers)

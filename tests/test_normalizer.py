@@ -7,15 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.core.normalizer import NormalizerOptions, normalize
+from stream.engines.chatterbox.policy import POLICY as CHATTERBOX_POLICY
+from stream.engines.piper.policy import POLICY as PIPER_POLICY
 
 PLAIN = NormalizerOptions()
 SPELL = NormalizerOptions(spell_out_numbers=True)
 
 
 def test_engine_options() -> None:
-    assert NormalizerOptions.for_engine("piper") == PLAIN          # espeak-ng reads digits itself
-    assert NormalizerOptions.for_engine("chatterbox") == SPELL     # Chatterbox has no number front end
-    assert NormalizerOptions.for_engine("chatterbox-turbo") == SPELL
+    assert PIPER_POLICY.normalizer == PLAIN          # espeak-ng reads digits itself
+    assert CHATTERBOX_POLICY.normalizer == SPELL     # Chatterbox has no number front end
 
 
 MARKDOWN = [

@@ -11,9 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.core.segmenter import CutterConfig, PhraseCutter
+from stream.engines.chatterbox.policy import POLICY as CHATTERBOX_POLICY
+from stream.engines.piper.policy import POLICY as PIPER_POLICY
 
-CHATTERBOX = CutterConfig.for_engine("chatterbox")
-PIPER = CutterConfig.for_engine("piper")
+CHATTERBOX = CHATTERBOX_POLICY.cutter
+PIPER = PIPER_POLICY.cutter
 SMALL = CutterConfig(first_min_words=3, first_max_words=6, min_words=2, soft_chars=40, hard_chars=70,
                      stall_s=0.5, ahead_relaxed_s=4.0, ahead_starving_s=1.0, relaxed_min_chars=30)
 NORMAL_AHEAD = 2.0   # between SMALL's starving and relaxed thresholds
@@ -34,7 +36,6 @@ def words(text: str) -> int:
 
 # -- configuration ---------------------------------------------------------------------------------------
 def test_engine_defaults_keep_chatterbox_phrases_longer_than_pipers() -> None:
-    assert CutterConfig.for_engine("chatterbox-turbo") == CHATTERBOX
     assert CHATTERBOX.min_words >= 4 and CHATTERBOX.first_min_words >= 5
     assert PIPER.min_words < CHATTERBOX.min_words
     assert PIPER.first_max_words < CHATTERBOX.first_max_words

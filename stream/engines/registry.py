@@ -1,60 +1,39 @@
-"""Engine registry and the `auto` choice.
+"""Every engine the server can run, and the `auto` choice among them.
 
-`auto` picks Chatterbox only when both a CUDA device and its weights are at hand (on a CPU it
-would be far slower than real time), and otherwise the embedded Piper voice; it says why.
+Adding an engine touches its own folder (which exports an `EngineEntry` as `ENTRY`) and the
+`ENGINES` line below, nothing else: `--engine` choices, `auto` and instantiation all read it.
+`auto` takes the first entry, in this order, that says it can run here, and logs why.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-
-from stream.engines.base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+from stream.engines import chatterbox, piper
+from stream.engines.base import Engine, EngineEntry, EngineLoadError
 from stream.settings import Settings
 
-log = logging.getLogger("voicewire.engines")
+__all__ = ["ENGINES", "ENGINE_NAMES", "choose_engine", "create_engine"]
 
-CHATTERBOX_VARIANTS = ("chatterbox", "chatterbox-turbo", "chatterbox-multilingual")
-ENGINE_NAMES = ("auto", "piper", *CHATTERBOX_VARIANTS)
-
-__all__ = [
-    "Capabilities", "Engine", "EngineLoadError", "SynthesisRequest", "Voice",
-    "ENGINE_NAMES", "choose_engine", "create_engine",
-]
-
-
-def _cuda_available() -> bool:
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
+ENGINES: tuple[EngineEntry, ...] = (chatterbox.ENTRY, piper.ENTRY)  # `auto` preference, best first
+ENGINE_NAMES: tuple[str, ...] = ("auto", *(name for entry in ENGINES for name in entry.names))
 
 
 def choose_engine(settings: Settings) -> tuple[str, str]:
     """Resolve `settings.engine` to a concrete engine name, with the reason for the choice."""
     if settings.engine != "auto":
         return settings.engine, "requested explicitly"
-    if importlib.util.find_spec("chatterbox") is None:
-        return "piper", "auto: the chatterbox extra is not installed"
-    if not _cuda_available():
-        return "piper", "auto: no CUDA device (Chatterbox on CPU is slower than real time)"
-    from stream.engines.chatterbox import weights_available
-
-    ok, why = weights_available(settings)
-    if not ok:
-        return "piper", f"auto: CUDA is available but Chatterbox weights are not ({why})"
-    return "chatterbox", f"auto: CUDA device and Chatterbox weights found ({why})"
+    passed: list[str] = []
+    for entry in ENGINES:
+        ok, why = entry.auto(settings)
+        if ok:
+            # Falling back, the reason that matters is why the better engines were passed over.
+            return entry.names[0], f"auto: {'; '.join(passed) or why}"
+        passed.append(why)
+    raise EngineLoadError(f"engine: auto found no engine that can run here ({'; '.join(passed)})")
 
 
 def create_engine(name: str, settings: Settings) -> Engine:
     """Instantiate (not load) the named engine."""
-    if name == "piper":
-        from stream.engines.piper.engine import PiperEngine
-
-        return PiperEngine()
-    if name in CHATTERBOX_VARIANTS:
-        from stream.engines.chatterbox import ChatterboxEngine
-
-        return ChatterboxEngine(settings, variant=name)
+    for entry in ENGINES:
+        if name in entry.names:
+            return entry.create(name, settings)
     raise EngineLoadError(f"engine: unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

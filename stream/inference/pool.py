@@ -1,54 +1,164 @@
-"""Runs engine synthesis on worker threads and hands chunks to the event loop with backpressure.
+"""The thread-pool executor: engines that synthesize one request per call run here.
 
-A job is the engine's chunk generator, stepped on a worker thread. It runs until `lookahead` chunks
-wait unread, then *parks*: the thread goes back to the pool, and the job resumes (on any worker) once
-its consumer has taken a chunk. So a slow or stalled client pauses generation for its own session
-only, never holds a worker hostage, and one job never buffers more than `lookahead` chunks.
-`cancel` is checked between chunks, which bounds barge-in latency to one chunk.
+A request is the engine's chunk generator, stepped on a worker thread. When its consumer pauses it
+(enough audio waits unread) the request *parks* after the current chunk: the thread goes back to
+the pool, and the request continues (on any worker) once resumed. So a slow or stalled client
+pauses generation for its own session only and never holds a worker hostage. Cancel is checked
+between chunks, which bounds barge-in latency to one chunk.
 
-Jobs wait in a priority queue: a context's first phrase (what its time-to-first-audio waits on)
-goes before later phrases, whose listeners still have audio playing.
+Requests wait in a priority queue: a context's first phrase (what its time-to-first-audio waits on)
+goes before later phrases, whose listeners still have audio playing; then earliest deadline first.
 
-A job that makes no progress for `stall_timeout_s` while it is on a worker is declared hung: its
-consumer gets `EngineStalled` and the pool starts a replacement thread, so capacity is kept (Python
-cannot kill a thread; the hung one retires if its call ever returns). Threads are daemons and
-`shutdown` waits for them only up to a deadline, so a hung engine call cannot keep the process from
-exiting, while a healthy one still finishes its chunk before the interpreter (and the engine's
-native runtime) goes away.
+A request stuck inside the engine is abandoned by its consumer (`RequestHandle.abandon`); the pool
+then starts a replacement thread, so capacity is kept (Python cannot kill a thread; the hung one
+retires if its call ever returns). Threads are daemons and `shutdown` waits for them only up to a
+deadline, so a hung engine call cannot keep the process from exiting, while a healthy one still
+finishes its chunk before the interpreter (and the engine's native runtime) goes away.
 """
 
 from __future__ import annotations
 
-import asyncio
+import enum
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from stream.deadline import deadline
+from stream.core.synthesis import SynthesisRequest
+from stream.inference.chunk_stream import ChunkStream
+from stream.inference.executor import ChunkSink, Executor, RequestHandle
 
 log = logging.getLogger("voicewire.workers")
 
-_DONE = object()
-_CANCELLED = object()
+Synthesize = Callable[[SynthesisRequest, threading.Event], Iterator[np.ndarray]]
+"""An engine's `synthesize`: yields a phrase's chunks, stopping within one chunk once the event is set."""
+
+class _State(enum.Enum):
+    QUEUED = "queued"      # waiting for a worker
+    RUNNING = "running"    # on a worker
+    PARKED = "parked"      # paused, off any worker
+    OVER = "over"          # finished, failed or cancelled; the sink has been told
 
 
-class EngineStalled(RuntimeError):
-    """A synthesis produced no chunk within the stall deadline while running on a worker."""
+class _PoolRequest(RequestHandle):
+    """One request's generator and state, shared by the worker running it and its handle's callers."""
+
+    def __init__(self, pool: InferencePool, produce: Callable[[threading.Event], Iterator[np.ndarray]],
+                 sink: ChunkSink, priority: int, deadline: float | None) -> None:
+        self._pool = pool
+        self._produce = produce
+        self._sink = sink
+        self.priority = priority
+        self.deadline = deadline
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()       # guards the fields below
+        self._state = _State.QUEUED
+        self._ticket = -1                   # the queue entry that may run it; older ones are stale
+        self._paused = False
+        self._worker: threading.Thread | None = None
+        self._progress_at = 0.0
+        self._gen: Iterator[np.ndarray] | None = None
+
+    # -- worker side ------------------------------------------------------------------------------
+    def run(self, ticket: int) -> None:
+        """Step the generator until it ends, is cancelled or paused; called on a pool thread."""
+        with self._lock:
+            if self._state is not _State.QUEUED or ticket != self._ticket:
+                return
+            self._state = _State.RUNNING
+            self._worker = threading.current_thread()
+            self._progress_at = time.monotonic()
+        error: BaseException | None = None
+        try:
+            while not self._cancel.is_set():
+                with self._lock:
+                    if self._paused:
+                        self._state, self._worker = _State.PARKED, None
+                        return
+                if self._gen is None:
+                    self._gen = iter(self._produce(self._cancel))
+                chunk = next(self._gen, None)
+                if chunk is None:
+                    break
+                with self._lock:
+                    self._progress_at = time.monotonic()
+                self._sink.chunk(chunk)
+            if self._cancel.is_set() and self._gen is not None:
+                self._gen.close()  # lets the engine release what it holds, on this thread
+        except BaseException as exc:  # the consumer re-raises it
+            error = exc
+        with self._lock:
+            self._state, self._worker = _State.OVER, None
+        self._sink.finished(error)
+
+    def entry(self, ticket: int) -> tuple[int, float, int, _PoolRequest]:
+        """Its queue entry: priority, then deadline (none: last), then FIFO; `ticket` retires older ones."""
+        with self._lock:
+            self._ticket = ticket
+            return self.priority, math.inf if self.deadline is None else self.deadline, ticket, self
+
+    # -- handle -----------------------------------------------------------------------------------
+    def _requeue(self) -> None:
+        """Put a parked request back in the queue (to continue, or to be closed by a worker)."""
+        with self._lock:
+            if self._state is not _State.PARKED:
+                return
+            self._state = _State.QUEUED
+        try:
+            self._pool.enqueue(self)
+        except RuntimeError as exc:  # shut down: nobody will run it again
+            with self._lock:
+                self._state = _State.OVER
+            self._sink.finished(exc)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._requeue()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+        self._requeue()
+
+    def set_deadline(self, deadline: float | None) -> None:
+        with self._lock:
+            self.deadline = deadline
+            queued = self._state is _State.QUEUED
+        if queued:  # take its place in the queue again, by the new deadline
+            try:
+                self._pool.enqueue(self)
+            except RuntimeError:  # shut down: its old entry is as good as any
+                pass
+
+    def busy_s(self) -> float:
+        with self._lock:
+            return time.monotonic() - self._progress_at if self._state is _State.RUNNING else 0.0
+
+    def abandon(self) -> None:
+        with self._lock:
+            worker = self._worker
+        self.cancel()
+        if worker is not None:
+            self._pool.replace_hung_worker(worker)
 
 
-class InferencePool:
+class InferencePool(Executor):
     """A fixed number of daemon worker threads, plus replacements for threads lost to a hung engine."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, synthesize: Synthesize, workers: int) -> None:
+        self._synthesize = synthesize
         self.workers = max(1, workers)
-        self._tasks: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
-        self._order = itertools.count()  # FIFO within a priority
+        self._tasks: queue.PriorityQueue[tuple[int, float, int, _PoolRequest | None]] = queue.PriorityQueue()
+        self._order = itertools.count()  # FIFO among equal priorities and deadlines; entry tickets
         self._lock = threading.Lock()
         self._hung: set[threading.Thread] = set()  # replaced while stuck; each retires if it ever returns
         self._closed = False
@@ -63,20 +173,40 @@ class InferencePool:
 
     def _work(self) -> None:
         while True:
-            _, _, task = self._tasks.get()
-            if task is None:
+            _, _, ticket, request = self._tasks.get()
+            if request is None:
                 return
-            task()
+            request.run(ticket)
+            del request  # an idle thread holds no finished request (and its consumer) alive
             with self._lock:
                 if threading.current_thread() in self._hung:  # a replacement took its place meanwhile
                     self._hung.discard(threading.current_thread())
                     return
 
-    def submit(self, task: Callable[[], None], priority: int = 1) -> None:
-        """Queue `task`; lower `priority` runs first (0: a first phrase)."""
+    def submit(self, request: SynthesisRequest, sink: ChunkSink, *, priority: int,
+               deadline: float | None) -> RequestHandle:
+        handle = _PoolRequest(self, lambda cancel: self._synthesize(request, cancel), sink, priority, deadline)
+        self.enqueue(handle)
+        return handle
+
+    def enqueue(self, request: _PoolRequest) -> None:
+        """Queue a request's next turn on a worker, in priority then deadline order."""
         if self._closed:
             raise RuntimeError("inference pool is shut down")
-        self._tasks.put((priority, next(self._order), task))
+        self._tasks.put(request.entry(next(self._order)))
+
+    def stream(self, produce: Callable[[threading.Event], Iterator[np.ndarray]], cancel: threading.Event,
+               lookahead: int = 4, stall_timeout_s: float = 60.0, priority: int = 1) -> ChunkStream:
+        """Transitional, until the drivers call `open_stream`: run `produce(<the request's cancel>)`.
+
+        `cancel` is ignored (the request has its own); delete this once no driver calls it.
+        """
+        return ChunkStream(lambda sink: self._queue(_PoolRequest(self, produce, sink, priority, None)),
+                           lookahead=lookahead, stall_timeout_s=stall_timeout_s)
+
+    def _queue(self, request: _PoolRequest) -> _PoolRequest:
+        self.enqueue(request)
+        return request
 
     def replace_hung_worker(self, thread: threading.Thread) -> None:
         """Start a thread in place of `thread`, stuck in an engine call (at most `workers` replaced at once)."""
@@ -89,154 +219,14 @@ class InferencePool:
         self._spawn()
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Stop taking work and wait (up to `timeout_s` in all) for the threads to finish theirs."""
         with self._lock:
             self._closed = True
             threads = list(self._threads)
         for _ in threads:
-            self._tasks.put((-1, next(self._order), None))
+            self._tasks.put((-1, -math.inf, next(self._order), None))
         until = time.monotonic() + timeout_s
         for thread in threads:
             thread.join(max(0.0, until - time.monotonic()))
         stuck = sum(thread.is_alive() for thread in threads)
         if stuck:
             log.error("%d inference threads still busy at shutdown; exiting without them", stuck)
-
-    def stream(self, produce: Callable[[threading.Event], Iterator[np.ndarray]], cancel: threading.Event,
-               lookahead: int = 4, stall_timeout_s: float = 60.0, priority: int = 1) -> ChunkStream:
-        """Start `produce(cancel)` on a worker; iterate the result with `async for`."""
-        return ChunkStream(self, produce, cancel, lookahead, stall_timeout_s, priority)
-
-
-class ChunkStream:
-    """Async iterator over one synthesis job's chunks; `done` resolves when the generator is finished."""
-
-    def __init__(self, pool: InferencePool, produce: Callable[[threading.Event], Iterator[np.ndarray]],
-                 cancel: threading.Event, lookahead: int, stall_timeout_s: float, priority: int = 1) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._pool = pool
-        self._priority = priority
-        self._produce = produce
-        self._gen: Iterator[np.ndarray] | None = None
-        self.cancel = cancel
-        self._lookahead = max(1, lookahead)
-        self._stall_timeout_s = stall_timeout_s
-        self._lock = threading.Lock()           # guards the fields below, shared with the worker
-        self._chunks: deque[np.ndarray] = deque()
-        self._parked = False
-        self._on_worker = False
-        self._worker: threading.Thread | None = None  # the thread running the current step
-        self._progress_at = 0.0
-        self._end: object = None                # _DONE, _CANCELLED or the engine's exception
-        self._stopped = False
-        self._wake = asyncio.Event()
-        self.done: asyncio.Future = self._loop.create_future()
-        self._submit()
-
-    # -- worker side ------------------------------------------------------------------------
-    def _step(self) -> None:
-        """Run the generator until it ends, is cancelled, or `lookahead` chunks wait unread."""
-        with self._lock:
-            self._on_worker = True
-            self._worker = threading.current_thread()
-            self._progress_at = time.monotonic()
-        end: object = None
-        try:
-            if self._gen is None:
-                self._gen = iter(self._produce(self.cancel))
-            while end is None:
-                if self.cancel.is_set():
-                    end = _CANCELLED
-                    break
-                chunk = next(self._gen, _DONE)
-                if chunk is _DONE:
-                    end = _DONE
-                    break
-                with self._lock:
-                    self._chunks.append(chunk)
-                    self._progress_at = time.monotonic()
-                    parked = self._parked = len(self._chunks) >= self._lookahead
-                    if parked:
-                        self._on_worker = False
-                self._notify(self._wake.set)
-                if parked:
-                    return
-            if end is _CANCELLED and self._gen is not None:
-                self._gen.close()  # lets the engine release what it holds, on this thread
-        except BaseException as exc:  # the consumer re-raises it on the loop
-            end = exc
-        with self._lock:
-            self._on_worker = False
-        self._finish(end)
-
-    def _notify(self, callback: Callable[[], None]) -> None:
-        try:
-            self._loop.call_soon_threadsafe(callback)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            pass
-
-    def _finish(self, end: object) -> None:
-        with self._lock:
-            self._end = end
-        self._notify(self._resolve)
-
-    def _resolve(self) -> None:
-        self._wake.set()
-        if not self.done.done():
-            self.done.set_result(None)
-
-    # -- loop side --------------------------------------------------------------------------
-    def _submit(self) -> None:
-        try:
-            self._pool.submit(self._step, self._priority)
-        except RuntimeError as exc:
-            self._finish(exc)
-
-    def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[np.ndarray]:
-        while not self._stopped:
-            with self._lock:
-                chunk = self._chunks.popleft() if self._chunks else None
-                resume = self._parked and len(self._chunks) < self._lookahead
-                if resume:
-                    self._parked = False
-                end, on_worker, progress_at = self._end, self._on_worker, self._progress_at
-            if resume:
-                self._submit()
-            if chunk is not None:
-                yield chunk
-                continue
-            if end is not None:
-                if isinstance(end, BaseException):
-                    raise end
-                return
-            self._wake.clear()
-            idle = time.monotonic() - progress_at if on_worker else 0.0
-            try:
-                async with deadline(max(0.0, self._stall_timeout_s - idle)):
-                    await self._wake.wait()
-            except asyncio.TimeoutError:
-                self._check_stalled()
-
-    def _check_stalled(self) -> None:
-        with self._lock:
-            idle = time.monotonic() - self._progress_at
-            hung = self._on_worker and not self._chunks and self._end is None and idle >= self._stall_timeout_s
-            worker = self._worker
-        if hung and worker is not None:
-            self.stop()
-            self._pool.replace_hung_worker(worker)
-            raise EngineStalled(f"engine produced no audio for {idle:.1f} s (deadline {self._stall_timeout_s:g} s)")
-
-    def stop(self) -> None:
-        """Ask the job to stop (a parked one is resumed so a worker closes it) and end the iteration."""
-        self.cancel.set()
-        self._stopped = True
-        self._wake.set()
-        with self._lock:
-            self._chunks.clear()
-            resume, self._parked = self._parked, False
-        if resume:
-            self._submit()

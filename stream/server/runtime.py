@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from stream.accounts.auth import Authenticator
 from stream.accounts.keys import KeyStore
 from stream.engines.base import Engine
 from stream.engines.registry import choose_engine, create_engine
-from stream.inference.pool import InferencePool
+from stream.inference.executor import Executor
 from stream.server.metrics import Metrics
 from stream.server.session_registry import SessionRegistry
 from stream.settings import Settings
@@ -26,19 +25,19 @@ class Runtime:
     engine: Engine
     voices: VoiceLibrary
     metrics: Metrics
-    pool: InferencePool
+    executor: Executor          # the engine's: `open_stream(runtime.executor, request, ...)` runs a phrase
     auth: Authenticator
     sessions: SessionRegistry
     fetcher: ClipFetcher
     engine_reason: str = ""
 
+    @property
+    def pool(self) -> Executor:
+        """Transitional name of `executor`, for the drivers' `pool.stream(...)`; delete with that call."""
+        return self.executor
+
     def close(self) -> None:
-        self.pool.shutdown()
-
-
-def _default_workers(engine: Engine) -> int:
-    """One GPU runs one synthesis at a time well; the CPU voice uses the cores."""
-    return max(1, min(4, os.cpu_count() or 1)) if engine.name == "piper" else 1
+        self.executor.shutdown()
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
@@ -55,7 +54,7 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
         engine=engine,
         voices=VoiceLibrary(engine, settings),
         metrics=Metrics(),
-        pool=InferencePool(settings.workers or _default_workers(engine)),
+        executor=engine.create_executor(settings.workers or engine.default_workers),
         auth=Authenticator(settings.api_keys, KeyStore(settings.database_path)),
         sessions=SessionRegistry(settings.limits),
         fetcher=ClipFetcher(settings),

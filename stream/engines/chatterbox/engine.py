@@ -19,11 +19,12 @@ import numpy as np
 
 from stream.core.errors import BadAudio, Unsupported, VoiceNotFound
 from stream.core.protocol import GenerationSettings
-from stream.engines.base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
 from stream.engines.chatterbox import conditioning as cond_mod
 from stream.engines.chatterbox.conditioning_cache import ConditioningCache, audio_digest
 from stream.engines.chatterbox.decoding import PhraseDecoder
 from stream.engines.chatterbox.loading import LoadedModel, load_model, variant_spec
+from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
 from stream.engines.chatterbox.watermark import StreamingWatermarker
 from stream.settings import Settings
@@ -68,6 +69,8 @@ def _default_device() -> str:
 
 class ChatterboxEngine(Engine):
     """Chatterbox (original, Turbo or multilingual) behind the engine interface."""
+
+    policy = POLICY
 
     def __init__(self, settings: Settings, variant: str = "chatterbox", tuning: StreamTuning | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
@@ -164,6 +167,14 @@ class ChatterboxEngine(Engine):
 
     def has_default_voice(self) -> bool:
         return self._default is not None
+
+    @property
+    def builtin_voices(self) -> list[BuiltinVoice]:
+        """The checkpoint's own voice (its `conds.pt`), when it ships one."""
+        if self._default is None:
+            return []
+        return [BuiltinVoice(id=self._default.id, name=self._default.name,
+                             description=f"the voice shipped with the {self.spec.name} checkpoint (conds.pt)")]
 
     # ----- voices ------------------------------------------------------------------------------
     def prepare_voice(self, audio: np.ndarray, sample_rate: int, voice_id: str, name: str) -> Voice:

@@ -9,17 +9,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
 
 import numpy as np
 
-from stream.core.normalizer import NormalizerOptions
 from stream.core.protocol import GenerationSettings
-from stream.core.segmenter import CutterConfig
-from stream.core.speech_policy import SpeechPolicy
-from stream.engines.base import Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
+from stream.engines.piper.policy import POLICY
 
 log = logging.getLogger("voicewire.piper")
 
@@ -98,9 +97,13 @@ def _fix_espeak_leak() -> bool:
     return True
 
 
+JOE = BuiltinVoice(id="joe", name="en_US-joe-medium",
+                   description="US English, male; the Piper voice bundled with voicewire (no cloning)")
+
+
 class PiperEngine(Engine):
     name = "piper"
-    policy = SpeechPolicy(cutter=CutterConfig.for_engine("piper"), normalizer=NormalizerOptions.for_engine("piper"))
+    policy = POLICY
     capabilities = Capabilities(
         voice_cloning=False,
         generation_fields=frozenset({"exaggeration", "temperature", "speed"}),
@@ -136,8 +139,17 @@ class PiperEngine(Engine):
         if not _fix_espeak_leak():
             log.warning("piper's espeakbridge.get_phonemes holds an unexpected number of references; not patched")
 
+    @property
+    def default_workers(self) -> int:
+        """The CPU voice runs one phrase per core, up to four (past that, phrases only queue for memory bandwidth)."""
+        return max(1, min(4, os.cpu_count() or 1))
+
+    @property
+    def builtin_voices(self) -> list[BuiltinVoice]:
+        return [JOE]
+
     def default_voice(self) -> Voice:
-        return Voice(id="joe", name="en_US-joe-medium")
+        return Voice(id=JOE.id, name=JOE.name)
 
     def synthesize(self, request: SynthesisRequest, cancel: threading.Event) -> Iterator[np.ndarray]:
         if self._voice is None:
