@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.core.errors import ERROR_CODES, InvalidJson, InvalidMessage, OutOfRange, ProtocolError
-from stream.core.protocol import CLIENT_TYPES, dumps, parse_client_message
+from stream.core.protocol import CLIENT_TYPES, parse_client_message
+from stream.core.server_messages import dump_message
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -47,7 +48,7 @@ def check_answer(frame: str | bytes) -> None:
     except ProtocolError as err:
         assert type(err) in (InvalidJson, InvalidMessage, OutOfRange)
         assert ERROR_CODES[err.code] is type(err) and not err.fatal and err.message
-        wire = json.loads(dumps(err.to_message()))  # the error itself is always a valid frame
+        wire = json.loads(dump_message(err.to_wire()))  # the error itself is always a valid frame
         assert wire["code"] == err.code
         return
     again = parse_client_message(json.dumps(msg.model_dump(exclude_none=True)))

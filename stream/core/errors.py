@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from stream.core.server_messages import ErrorMessage
+
 
 class ProtocolError(Exception):
     """Base of every error the server reports to a client."""
@@ -22,11 +24,12 @@ class ProtocolError(Exception):
         self.message = message
         self.context_id = context_id
 
+    def to_wire(self) -> ErrorMessage:
+        return ErrorMessage(code=self.code, message=self.message, fatal=self.fatal, context_id=self.context_id)
+
     def to_message(self) -> dict:
-        msg: dict = {"type": "error", "code": self.code, "message": self.message, "fatal": self.fatal}
-        if self.context_id is not None:
-            msg["context_id"] = self.context_id
-        return msg
+        """The `error` frame as JSON data (the HTTP API's error body)."""
+        return self.to_wire().model_dump(mode="json", exclude_none=True)
 
 
 class InvalidJson(ProtocolError):
@@ -134,6 +137,13 @@ class BodyTooLarge(ProtocolError):
     http_status = 413
 
 
+class BadEncoding(ProtocolError):
+    """HTTP API: a `Content-Encoding` other than gzip, or gzip data that does not decode."""
+
+    code = "bad_encoding"
+    http_status = 415
+
+
 class ReferenceUrlRefused(ProtocolError):
     """HTTP API: a clip URL breaks a fetch rule or the fetch failed; the message says which and why."""
 
@@ -163,6 +173,6 @@ ERROR_CODES: dict[str, type[ProtocolError]] = {
         InvalidJson, InvalidMessage, OutOfRange, UnknownContext, ContextClosed, SettingsLocked,
         Unsupported, VoiceNotFound, BadAudio, TooManyContexts, TextTooLong, RateLimited,
         InsufficientCredits, InternalError, Unauthorized, MessageTooLarge, IdleTimeout,
-        ServerShuttingDown, NotAcceptable, BodyTooLarge, ReferenceUrlRefused, ReferenceTooLarge,
+        ServerShuttingDown, NotAcceptable, BodyTooLarge, BadEncoding, ReferenceUrlRefused, ReferenceTooLarge,
     )
 }

@@ -7,7 +7,6 @@ becomes exactly one `InvalidJson`, `InvalidMessage` or `OutOfRange` naming the f
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from stream.core.errors import InvalidJson, InvalidMessage, OutOfRange
 
-PROTOCOL_VERSION = 1
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw", "alaw")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 MAX_JSON_DEPTH = 16
@@ -186,13 +184,3 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
         return _ADAPTERS[kind].validate_python(data, strict=True)  # a JSON `true` is no seed, "0.5" no number
     except ValidationError as exc:
         raise describe_validation_error(exc, context_id) from None
-
-
-def dumps(message: dict) -> str:
-    """Serialize a server message; compact, and never emits NaN."""
-    return json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-
-
-def finite(value: float) -> float:
-    """Round a timing for the wire; NaN/inf never leave the server."""
-    return round(value, 2) if math.isfinite(value) else 0.0
