@@ -11,13 +11,68 @@ import pytest
 
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import SynthesisRequest
-from stream.engines.piper.engine import _noise_w
+from stream.engines.piper.engine import _noise_w, _synthesis_config
+from stream.engines.piper.units import synthesis_units
+
+
+def chunks_of(engine, text: str, cancel: threading.Event | None = None, first: bool = False,
+              **gen) -> list[np.ndarray]:
+    request = SynthesisRequest(text=text, voice=engine.default_voice(), generation=GenerationSettings(**gen),
+                               first_in_context=first)
+    return list(engine.synthesize(request, cancel or threading.Event()))
 
 
 def speak(engine, text: str, cancel: threading.Event | None = None, **gen) -> np.ndarray:
-    request = SynthesisRequest(text=text, voice=engine.default_voice(), generation=GenerationSettings(**gen))
-    chunks = list(engine.synthesize(request, cancel or threading.Event()))
+    chunks = chunks_of(engine, text, cancel, **gen)
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def dbfs(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+def phonemes(text: str) -> list[str]:
+    return list(text)
+
+
+def test_only_a_contexts_first_sentence_is_split_and_only_after_its_first_pause():
+    sentences = [phonemes("həm, ðæt ɹˈɛsᵻpi, sˈɜːvz fˈɔːɹ."), phonemes("wˈɛl, wˈɛl.")]
+    first, rest, *others = synthesis_units(sentences, first_in_context=True)
+    assert "".join(first) == "həm," and "".join(rest) == "ðæt ɹˈɛsᵻpi, sˈɜːvz fˈɔːɹ."
+    assert others == [sentences[1]]
+    assert synthesis_units(sentences, first_in_context=False) == sentences
+
+
+@pytest.mark.parametrize("sentence", ["jˈɛs, ", "jˈɛs.", ", jˈɛs.", "hˈɔlt!"])
+def test_no_split_without_words_on_both_sides_of_a_pause(sentence):
+    assert synthesis_units([phonemes(sentence)], first_in_context=True) == [phonemes(sentence)]
+
+
+def test_first_phrase_first_audio_covers_only_the_words_up_to_the_comma(piper_engine):
+    text = "Hmm, that recipe serves four people."
+    whole = chunks_of(piper_engine, text, temperature=0, exaggeration=0)
+    split = chunks_of(piper_engine, text, first=True, temperature=0, exaggeration=0)
+    assert len(whole) == 1 and len(split) == 2
+    assert split[0].size < 0.3 * whole[0].size
+    # Same words (the units' phonemes are the sentence's: see the test above), so the phrase's
+    # length changes only by the join's pause, tens of ms.
+    assert abs(sum(c.size for c in split) - whole[0].size) < 0.15 * piper_engine.sample_rate
+
+
+def test_the_join_of_a_split_first_phrase_is_near_silence_without_a_click(piper_engine):
+    first, rest = chunks_of(piper_engine, "Yes, the pharmacy is open.", first=True, temperature=0)
+    ms10 = piper_engine.sample_rate // 100
+    assert dbfs(first[-ms10:]) < -70 and dbfs(rest[:ms10]) < -70   # both sides of the join are quiet
+    joined = np.concatenate([first[-ms10:], rest[:ms10]])
+    assert np.max(np.abs(np.diff(joined))) < 0.005                  # and nothing jumps across it
+
+
+def test_later_phrases_are_piper_calls_per_sentence_exactly(piper_engine):
+    text = "Hmm, that recipe serves four. And more."
+    config = _synthesis_config(GenerationSettings(temperature=0, exaggeration=0))
+    reference = [c.audio_float_array for c in piper_engine._voice.synthesize(text, syn_config=config)]
+    ours = chunks_of(piper_engine, text, temperature=0, exaggeration=0)
+    assert len(ours) == len(reference) and all(np.array_equal(a, b) for a, b in zip(ours, reference, strict=True))
 
 
 def test_exaggeration_maps_onto_a_stable_duration_variance():

@@ -19,6 +19,7 @@ import numpy as np
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
 from stream.engines.piper.policy import POLICY
+from stream.engines.piper.units import synthesis_units
 
 log = logging.getLogger("voicewire.piper")
 
@@ -155,8 +156,11 @@ class PiperEngine(Engine):
         if self._voice is None:
             raise RuntimeError("piper engine used before load()")
         config = _synthesis_config(request.generation)
-        # Piper yields one chunk per sentence it finds in the phrase; cancel is checked between them.
-        for chunk in self._voice.synthesize(request.text, syn_config=config):
+        voice = self._voice
+        # One chunk per Piper call: per sentence, a context's first one split at its first pause
+        # (see units.py); cancel is checked before each call.
+        for unit in synthesis_units(voice.phonemize(request.text), request.first_in_context):
             if cancel.is_set():
                 return
-            yield np.asarray(chunk.audio_float_array, dtype=np.float32)
+            audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(unit), config)
+            yield np.clip(np.asarray(audio, dtype=np.float32) * config.volume, -1.0, 1.0)
