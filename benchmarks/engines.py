@@ -116,6 +116,9 @@ class OneShot:
     synthesize: Callable[[str, int], np.ndarray]  # (text, phrases it stands for) -> float32 samples
     sample_rate: int
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the last call, where known
+    engine: Engine | None = (
+        None  # piper: the loaded voicewire engine behind `synthesize` (baseline (c) uses it)
+    )
 
 
 def load_one_shot(spec: EngineSpec) -> OneShot:
@@ -129,7 +132,7 @@ def load_one_shot(spec: EngineSpec) -> OneShot:
             chunks = list(engine.synthesize(request, threading.Event()))
             return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
-        return OneShot(piper, engine.sample_rate)
+        return OneShot(piper, engine.sample_rate, engine=engine)
     return _package_generate(spec)
 
 

@@ -20,7 +20,17 @@ from .scenario import TurnRecord
 
 RESULTS = Path(__file__).parent / "results"
 REPORT_VERSION = 1
-_PACKAGES = ("piper-tts", "onnxruntime", "torch", "chatterbox-tts", "numpy", "websockets", "uvicorn")
+_PACKAGES = (
+    "piper-tts",
+    "onnxruntime",
+    "torch",
+    "chatterbox-tts",
+    "numpy",
+    "websockets",
+    "uvicorn",
+    "realtimetts",
+    "stream2sentence",
+)
 
 
 def machine() -> dict:
@@ -65,6 +75,14 @@ def machine() -> dict:
     }
 
 
+def uptime() -> str:
+    """`uptime`'s line (load averages over 1, 5 and 15 minutes), recorded before and after a run."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def now_utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -100,9 +118,9 @@ def path_summary(turns: Sequence[TurnRecord]) -> dict:
 
 
 def pairwise(ours: Iterable[TurnRecord], base: Iterable[TurnRecord], metric: str = "ttfa_ms") -> dict:
-    """Per-reply ratios ours/base of one metric (same reply, same run), and the ratio of the medians."""
-    by_reply = {t.reply: getattr(t, metric) for t in base}
-    mine = {t.reply: getattr(t, metric) for t in ours}
+    """Per-reply ratios ours/base of one metric (same reply, same pass), and the ratio of the medians."""
+    by_reply = {(t.reply, t.run): getattr(t, metric) for t in base}
+    mine = {(t.reply, t.run): getattr(t, metric) for t in ours}
     ratios = [mine[r] / by_reply[r] for r in mine if r in by_reply and mine[r] and by_reply[r]]
     stats = summarize(ratios)
     ours_p50 = summarize(mine.values())["p50"]
@@ -140,6 +158,8 @@ PATH_STYLE = {
     "voicewire": ("voicewire (token-streamed)", "tab:blue"),
     "baseline_a": ("(a) whole reply, one call", "tab:red"),
     "baseline_b": ("(b) sentence at a time", "tab:orange"),
+    "baseline_c": ("(c) RealtimeTTS, same Piper voice", "tab:green"),
+    "baseline_c_stock": ("RealtimeTTS stock PiperEngine", "tab:gray"),
 }
 
 
@@ -162,12 +182,14 @@ def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
     cdf.set_ylabel("fraction of turns")
     cdf.grid(alpha=0.3, which="both")
     cdf.legend(fontsize=8)
-    ours = {t.reply: t.ttfa_ms for t in turns if t.path == "voicewire"}
+    ours = {(t.reply, t.run): t.ttfa_ms for t in turns if t.path == "voicewire"}
     bins = np.geomspace(0.01, 10, 31)
-    for name in ("baseline_a", "baseline_b"):
+    for name in ("baseline_a", "baseline_b", "baseline_c"):
         label, color = PATH_STYLE[name]
         pairs = [
-            (ours[t.reply] / t.ttfa_ms) for t in turns if t.path == name and t.ttfa_ms and ours.get(t.reply)
+            (ours[t.reply, t.run] / t.ttfa_ms)
+            for t in turns
+            if t.path == name and t.ttfa_ms and ours.get((t.reply, t.run))
         ]
         if pairs:
             ratio.hist(
@@ -179,6 +201,8 @@ def plot_ttfa(path: Path, turns: Sequence[TurnRecord], title: str) -> None:
             )
     ratio.set_xscale("log")
     ratio.axvline(0.10, color="black", linestyle="--", linewidth=1, label="target vs (a): 0.10")
+    if any(t.path == "baseline_c" for t in turns):
+        ratio.axvline(0.70, color="tab:green", linestyle=":", linewidth=1, label="target vs (c): p50 0.70")
     ratio.set_xlabel("per-reply TTFA ratio (log)")
     ratio.set_ylabel("replies")
     ratio.legend(fontsize=8)

@@ -70,7 +70,7 @@ class TurnRecord:
 
     reply: str
     kind: str
-    path: str  # "voicewire", "baseline_a" or "baseline_b"
+    path: str  # "voicewire", "baseline_a", "baseline_b", "baseline_c" or "baseline_c_stock"
     tokens: int
     text_s: float  # last delta sent, from t0
     ttfa_ms: float | None
@@ -85,6 +85,7 @@ class TurnRecord:
     phrases: int = 0
     first_phrase: str = ""
     session: int = 0
+    run: int = 0  # pass over the corpus: a reply's turns are paired within one pass
     arrivals_ms: list[tuple[float, float]] = field(default_factory=list)  # (arrival, audio length) per piece
     phrases_at_ms: list[float] = field(default_factory=list)  # ours: each `phrase` message's arrival
     extra: dict[str, float] = field(default_factory=dict)

@@ -15,7 +15,10 @@ PATH_NAMES = {
     "voicewire": "voicewire (token-streamed)",
     "baseline_a": "(a) whole reply, one call",
     "baseline_b": "(b) sentence at a time",
+    "baseline_c": "(c) RealtimeTTS 0.8.10, same Piper voice",
+    "baseline_c_stock": "RealtimeTTS stock PiperEngine (reference)",
 }
+BASELINE_TAGS = {"a": "(a)", "b": "(b)", "c": "(c)", "stock": "stock PiperEngine"}
 
 
 def _ms(value: float | None) -> str:
@@ -31,10 +34,16 @@ def _header(report: dict) -> str:
     engine = report["engine"]
     pace = report["pacing"]
     flag = " **Timing-only: random weights.**" if engine["timing_only"] else ""
+    passes = f" · {report['passes']} passes over the corpus" if report.get("passes", 1) > 1 else ""
+    load = (
+        f"\n\n`uptime` before: `{m['uptime_before']}`; after: `{m['uptime_after']}`."
+        if m.get("uptime_before") and m.get("uptime_after")
+        else ""
+    )
     return (
         f"Run {report['started']} · {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB · "
         f"engine {engine['label']} · {pace['tokens_per_second']:g} tok/s ±{pace['jitter']:.0%} jitter, "
-        f"first-token delay {pace['first_delay_s'] * 1000:g} ms · commit {m.get('commit')}.{flag}"
+        f"first-token delay {pace['first_delay_s'] * 1000:g} ms{passes} · commit {m.get('commit')}.{flag}{load}"
     )
 
 
@@ -61,6 +70,8 @@ def ttfa_markdown(report: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(labels),
     ]
     for path, name in PATH_NAMES.items():
+        if path not in s:
+            continue
         p = s[path]
         gaps = " | ".join(f"{p['gaps'][lb]['gaps']} ({p['gaps'][lb]['turns_with_gaps']})" for lb in labels)
         rtf, synth_rtf = p["delivery_rtf"]["p50"], engine_rtf(report, path)
@@ -76,30 +87,44 @@ def ttfa_markdown(report: dict) -> str:
         "| voicewire ÷ baseline | per-reply p50 | per-reply p90 | ratio of medians |",
         "|---|---:|---:|---:|",
     ]
-    for key, name in (
-        ("ttfa_vs_a", "TTFA ÷ (a)"),
-        ("ttfa_vs_b", "TTFA ÷ (b)"),
-        ("ttfb_vs_a", "TTFB ÷ (a)"),
-        ("ttfb_vs_b", "TTFB ÷ (b)"),
-    ):
-        lines.append(
-            f"| {name} | {_x(r[key]['p50'])} | {_x(r[key]['p90'])} | {_x(r[key]['ratio_of_medians'])} |"
-        )
+    for metric in ("ttfa", "ttfb"):
+        for tag, name in BASELINE_TAGS.items():
+            key = f"{metric}_vs_{tag}"
+            if key in r:
+                lines.append(
+                    f"| {metric.upper()} ÷ {name} | {_x(r[key]['p50'])} | {_x(r[key]['p90'])} | "
+                    f"{_x(r[key]['ratio_of_medians'])} |"
+                )
     phrase = r["first_phrase_synth_vs_one_call"]
     lines.append(
         f"| first phrase: `phrase` → first byte ÷ one engine call on that phrase | {_x(phrase['p50'])} | "
         f"{_x(phrase['p90'])} | – |"
     )
+    if "ttfa_vs_c" in r:
+        c = r["ttfa_vs_c"]
+        lines += [
+            "",
+            f"voicewire's TTFA is above RealtimeTTS's on {c['slower_replies']} of {c['n']} replies.",
+        ]
+    by_kind = report.get("by_kind", {})
+    if by_kind:
+        tags = [t for t in ("a", "c") if any(t in v for v in by_kind.values())]
+        lines += [
+            "",
+            "| reply kind | "
+            + " | ".join(f"TTFA ÷ {BASELINE_TAGS[t]}, per-reply p50 / p90" for t in tags)
+            + " |",
+            "|---|" + "---:|" * len(tags),
+        ]
+        for kind, ratios in by_kind.items():
+            cells = [f"{_x(ratios[t]['p50'])} / {_x(ratios[t]['p90'])}" if t in ratios else "–" for t in tags]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines += ["", "| target | wanted | measured | met |", "|---|---:|---:|:---:|"]
     for key, t in report["targets"].items():
-        unit = " ms" if key.endswith("_ms") else "×"
-        measured = (
-            "none of those run"
-            if t["measured"] is None
-            else (f"{t['measured']:g}{unit}" if unit == " ms" else f"{t['measured']:.3f}×")
+        lines.append(
+            f"| {key} | ≤ {_target(key, t['target'])} | {_target(key, t['measured'])} | "
+            f"{'yes' if t['met'] else '**no**'} |"
         )
-        met = "yes" if t["met"] else "**no**"
-        lines.append(f"| {key} | ≤ {t['target']:g}{unit} | {measured} | {met} |")
     b = report["breakdown_p50"]
     words = b["first_phrase_words"]
     lines += [
@@ -112,7 +137,34 @@ def ttfa_markdown(report: dict) -> str:
         f"{_ms(b['network_and_loop_ms'])} ms. First phrase: {words['p50']:.0f} words p50 "
         f"({words['p90']:.0f} p90).",
     ]
-    return "\n".join(lines)
+    settings = peer_settings_markdown(report)
+    return "\n".join(lines) + (f"\n\n{settings}" if settings else "")
+
+
+def _target(key: str, value: float | None) -> str:
+    if value is None:
+        return "none of those run"
+    if key.endswith("_ms"):
+        return f"{value:g} ms"
+    if key.startswith("gapped_turns"):
+        return f"{value:g} turns"
+    return f"{value:.3f}×"
+
+
+def peer_settings_markdown(report: dict) -> str:
+    """The peer's settings, as run, so a reader can check that nothing was handicapped."""
+    peers = report.get("peers") or {}
+    if not peers:
+        return ""
+    blocks = [
+        f"{PATH_NAMES.get(path, path)}:\n\n```json\n{json.dumps(s, indent=1)}\n```"
+        for path, s in peers.items()
+    ]
+    return (
+        "<details><summary>RealtimeTTS settings in this run</summary>\n\n"
+        + "\n\n".join(blocks)
+        + "\n\n</details>"
+    )
 
 
 def concurrency_markdown(report: dict) -> str:

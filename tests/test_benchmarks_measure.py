@@ -154,6 +154,14 @@ def test_ratios_pair_the_same_reply_of_the_same_run():
     assert r["ratio_of_medians"] == pytest.approx(100 / 1000)
 
 
+def test_ratios_pair_turns_of_the_same_pass_only():
+    ours = [_turn("r1", "voicewire", 100), _turn("r1", "voicewire", 400)]
+    base = [_turn("r1", "baseline_c", 200), _turn("r1", "baseline_c", 200)]
+    ours[1].run = base[1].run = 1
+    base[0].ttfa_ms = 1000
+    assert pairwise(ours, base)["p50"] == pytest.approx((100 / 1000 + 400 / 200) / 2)
+
+
 def test_gaps_per_minute_of_audio():
     turns = [_turn("r1", "voicewire", 1, gaps=[20.0, 5.0]), _turn("r2", "voicewire", 1, gaps=[])]
     assert gap_stats(turns, "0ms") == {

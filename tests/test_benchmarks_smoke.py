@@ -5,6 +5,7 @@ Speed is not asserted (CI machines are shared and noisy); the shape of the repor
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -30,9 +31,26 @@ def test_ttfa_scenario_reports_every_path_ratio_and_target(tmp_path):
     ours = [t for t in report["turns"] if t["path"] == "voicewire"]
     assert all(t["server_ttfa_ms"] is not None and t["phrases"] >= 1 and t["first_phrase"] for t in ours)
     assert report["ratios"]["ttfa_vs_a"]["n"] == 2 and report["ratios"]["ttfa_vs_a"]["p50"] > 0
-    assert set(report["targets"]) == {"ttfa_vs_a", "zero_gaps_buffer_ms"}
+    assert set(report["targets"]) == {"gapped_turns_100ms"}  # no `long` replies, no peer in this run
     assert report["machine"]["cores"] >= 1 and report["pacing"]["tokens_per_second"] == 150
+    assert "load average" in report["machine"]["uptime_before"] and report["machine"]["uptime_after"]
     assert "| (a) whole reply, one call | 2 |" in tables.ttfa_markdown(report)
+    assert (tmp_path / "smoke.md").read_text().strip() == tables.ttfa_markdown(report).strip()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("RealtimeTTS") is None, reason="baseline (c) needs the 'peer' extra")
+def test_ttfa_with_the_peer_pairs_every_path_per_reply_and_pass(tmp_path):
+    ttfa.main([*FAST, "--replies", "1", "--warmup", "0", "--passes", "2", "--peer", "--no-stock",
+               "--out", str(tmp_path), "--name", "peer"])
+    report = json.loads((tmp_path / "peer.json").read_text())
+    paths = ("voicewire", "baseline_a", "baseline_b", "baseline_c")
+    assert sorted((t["path"], t["run"]) for t in report["turns"]) == sorted((p, r) for p in paths for r in (0, 1))
+    assert report["summary"]["baseline_c"]["ttfa_ms"]["n"] == 2 and report["ratios"]["ttfa_vs_c"]["n"] == 2
+    assert {"ttfa_vs_c_p50", "ttfa_vs_c_p90", "gapped_turns_100ms"} <= set(report["targets"])
+    settings = report["peers"]["baseline_c"]
+    assert settings["package"] == "realtimetts 0.8.10" and settings["TextToAudioStream"]["tokenizer"] == "rule-based"
+    assert settings["play_async"]["minimum_first_fragment_length"] == 10
+    assert "RealtimeTTS settings in this run" in tables.ttfa_markdown(report)
 
 
 def test_concurrency_scenario_reports_each_level_and_the_capacity(tmp_path):

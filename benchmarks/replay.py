@@ -1,0 +1,319 @@
+"""The corpus replayed offline on its token schedule: where a Piper turn's first audio and its gaps
+come from, in numbers that do not depend on how loaded the machine is.
+
+    python -m benchmarks.replay [--rtf 0.05,0.25,0.5] [--json benchmarks/results/replay-piper.json]
+
+Every reply of benchmarks/corpus.py gets the ttfa scenario's token schedule (30 tok/s ±30 %, seed
+1 + i) and goes through the cutter, the normalizer, the real Piper engine and the phrase shaper, as
+the server would run them; only synthesis *time* is modelled: each Piper call takes RTF × the audio
+it returns, calls run one after another in phrase order (the server's prefetch), and a player starts
+at the first byte. Per reply:
+
+* **cut**: when the delta that released the first phrase was sent (the text wait);
+* **first unit**: audio seconds of the Piper call that makes the first audio; its synthesis time is
+  proportional to them (its CPU time is printed too, indicative only on a shared machine);
+* **leading silence**: TTFA − TTFB of the shaped turn, by the ttfa scenario's audibility gate;
+* at each RTF: **modelled TTFA** (cut + RTF × first unit + leading silence) and **gapped turns**
+  with a 0 and a 100 ms player buffer, measured by the same code as the ttfa scenario.
+
+The rows switch the causes of issue 15 on one at a time, from the Piper configuration this work
+started from (2026-11-24 defaults) to what the engine ships now. Audio is made at temperature 0
+and exaggeration 0, so every number but CPU time is the same on any machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from stream.audio.codecs import PhraseShaper, pause_after
+from stream.core.normalizer import normalize
+from stream.core.protocol import GenerationSettings
+from stream.core.segmenter import CutterConfig, PhraseCutter
+from stream.core.synthesis import SynthesisRequest
+
+from .corpus import CORPUS, Reply
+from .measure import Arrival, TurnAudio, buffer_label, measure_turn, summarize
+from .report import RESULTS, machine, now_utc, to_plain, write_json
+from .scenario import Pacing, Schedule, schedule
+
+TICK_S = 0.05  # the session re-checks a stalled phrase at least this often
+DETERMINISTIC = GenerationSettings(temperature=0.0, exaggeration=0.0)
+
+# Piper's cutter as it was before issue 15 (CutterConfig.for_engine("piper") on 2026-11-24).
+BEFORE = CutterConfig(
+    first_min_words=2,
+    first_max_words=5,
+    min_words=2,
+    soft_chars=120,
+    hard_chars=300,
+    stall_s=0.3,
+    ahead_relaxed_s=3.0,
+    ahead_starving_s=0.5,
+    relaxed_min_chars=80,
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    cutter: CutterConfig
+    split_first: bool  # the engine splits a context's first phrase at its first pause
+    trim: bool  # the shaper trims the turn's leading silence
+    measured_rate: bool  # the session feeds the engine's measured synthesis time per character
+
+
+def variants(shipped: CutterConfig) -> list[Variant]:
+    opener = replace(BEFORE, release_opener=True)
+    return [
+        Variant("before (2026-11-24)", BEFORE, False, False, False),
+        Variant("+ leading-silence trim", BEFORE, False, True, False),
+        Variant("+ opener released at its mark", opener, False, True, False),
+        Variant("+ first phrase split at its first pause", opener, True, True, False),
+        Variant("+ starving rule with measured synthesis time", opener, True, True, True),
+        Variant("shipped policy (engine defaults)", shipped, True, True, True),
+    ]
+
+
+class PiperCalls:
+    """The engine's chunks for a phrase, made once and reused by every variant and RTF."""
+
+    def __init__(self) -> None:
+        from stream.engines.piper.engine import PiperEngine
+
+        self.engine = PiperEngine()
+        self.engine.load()
+        self.engine.warmup()
+        self.sample_rate = self.engine.sample_rate
+        self.normalizer = self.engine.policy.normalizer
+        self._cache: dict[tuple[str, bool], tuple[list[np.ndarray], float]] = {}
+
+    def __call__(self, text: str, first: bool) -> tuple[list[np.ndarray], float]:
+        """Chunks of one phrase, and the CPU milliseconds its first chunk took."""
+        key = (text, first)
+        if key not in self._cache:
+            request = SynthesisRequest(
+                text=text, voice=self.engine.default_voice(), generation=DETERMINISTIC, first_in_context=first
+            )
+            chunks, cpu_first = [], 0.0
+            began = time.process_time()
+            for chunk in self.engine.synthesize(request, threading.Event()):
+                if not chunks:
+                    cpu_first = (time.process_time() - began) * 1000
+                chunks.append(chunk)
+            self._cache[key] = (chunks, cpu_first)
+        return self._cache[key]
+
+
+@dataclass
+class ReplayTurn:
+    reply: str
+    first_phrase: str
+    cut_ms: float
+    first_unit_s: float
+    first_unit_cpu_ms: float
+    phrases: int
+    by_rtf: dict[str, dict]  # RTF label -> ttfa_ms, ttfb_ms, leading_silence_ms, gaps per buffer
+
+
+def replay_turn(
+    reply: Reply,
+    sched: Schedule,
+    variant: Variant,
+    rtf: float,
+    calls: PiperCalls,
+    buffers_s: tuple[float, ...],
+) -> tuple[dict, dict]:
+    """One reply through cutter, normalizer, engine and shaper with synthesis time = RTF × audio."""
+    sr = calls.sample_rate
+    cutter = PhraseCutter(variant.cutter)
+    shaper = PhraseShaper(sr, trim_leading_silence=variant.trim)
+    arrivals: list[Arrival] = []
+    pieces: list[np.ndarray] = []
+    done: list[tuple[float, int, float]] = []  # (finished at, characters, synthesis seconds) per call
+    state = {"free": 0.0, "phrases": 0, "cut": None, "first": "", "unit_s": 0.0, "cpu": 0.0}
+
+    def ahead(t: float) -> float:
+        if not arrivals or arrivals[0].at_s > t:
+            return 0.0
+        sent = sum(a.samples for a in arrivals if a.at_s <= t) / sr
+        return max(0.0, sent - (t - arrivals[0].at_s))
+
+    def hints(t: float) -> None:
+        cutter.set_audio_ahead(ahead(t))
+        if variant.measured_rate:
+            seen = [(chars, secs) for at, chars, secs in done if at <= t]
+            if seen:
+                cutter.set_synthesis_rate(sum(s for _, s in seen) / sum(c for c, _ in seen))
+
+    def cut(text: str, t: float) -> None:
+        index = state["phrases"]
+        state["phrases"] += 1
+        if index == 0:
+            state["cut"], state["first"] = t, text
+        speak = normalize(text, calls.normalizer)
+        if not speak:
+            return
+        chunks, cpu = calls(speak, variant.split_first and index == 0)
+        start = clock = max(t, state["free"])
+        for chunk in chunks:
+            clock += rtf * chunk.size / sr
+            _deliver(clock, shaper.push(chunk))
+        _deliver(clock, shaper.finish(pause_after(text)))
+        if index == 0:
+            state["unit_s"], state["cpu"] = chunks[0].size / sr, cpu
+        done.append((clock, len(speak), clock - start))
+        state["free"] = clock
+
+    def _deliver(at: float, samples: np.ndarray) -> None:
+        if samples.size:
+            arrivals.append(Arrival(at, samples.size))
+            pieces.append(samples)
+
+    previous = 0.0
+    for delta, offset in zip(sched.deltas, sched.offsets, strict=True):
+        t = previous + TICK_S
+        while t < offset:
+            hints(t)
+            for text in cutter.tick(t):
+                cut(text, t)
+            t += TICK_S
+        hints(offset)
+        for text in cutter.push(delta, offset):
+            cut(text, offset)
+        previous = offset
+    for text in cutter.end():
+        cut(text, previous)
+    metrics = measure_turn(TurnAudio(tuple(arrivals), np.concatenate(pieces), sr), buffers_s)
+    turn = {
+        "cut_ms": state["cut"] * 1000,
+        "first_phrase": state["first"],
+        "first_unit_s": state["unit_s"],
+        "first_unit_cpu_ms": state["cpu"],
+        "phrases": state["phrases"],
+    }
+    model = {
+        "ttfa_ms": metrics.ttfa_ms,
+        "ttfb_ms": metrics.ttfb_ms,
+        "leading_silence_ms": metrics.leading_silence_ms,
+        "gaps_ms": metrics.gaps,
+    }
+    return turn, model
+
+
+def run(
+    rtfs: tuple[float, ...],
+    buffers_s: tuple[float, ...],
+    seed: int = 1,
+    progress: Callable[[str], None] = print,
+) -> dict:
+    calls = PiperCalls()
+    pacing = Pacing()
+    scheds = [(reply, schedule(reply.text, pacing, seed + i)) for i, reply in enumerate(CORPUS)]
+    rows = []
+    for variant in variants(calls.engine.policy.cutter):
+        turns = []
+        for reply, sched in scheds:
+            by_rtf = {}
+            for rtf in rtfs:
+                turn, by_rtf[f"{rtf:g}"] = replay_turn(reply, sched, variant, rtf, calls, buffers_s)
+            turns.append({"reply": reply.id, **turn, "by_rtf": by_rtf})
+        rows.append(
+            {"variant": variant.name, "summary": summarize_variant(turns, rtfs, buffers_s), "turns": turns}
+        )
+        progress(f"  {variant.name}: done")
+    return {
+        "scenario": "replay",
+        "started": now_utc(),
+        "machine": machine(),
+        "pacing": pacing,
+        "rtfs": list(rtfs),
+        "buffers_ms": [round(b * 1000) for b in buffers_s],
+        "generation": {"temperature": 0.0, "exaggeration": 0.0},
+        "rows": rows,
+    }
+
+
+def summarize_variant(turns: list[dict], rtfs: tuple[float, ...], buffers_s: tuple[float, ...]) -> dict:
+    out = {
+        "cut_ms": summarize(t["cut_ms"] for t in turns),
+        "first_unit_s": summarize(t["first_unit_s"] for t in turns),
+        "first_unit_cpu_ms": summarize(t["first_unit_cpu_ms"] for t in turns),
+        "leading_silence_ms": summarize(t["by_rtf"][f"{rtfs[0]:g}"]["leading_silence_ms"] for t in turns),
+        "first_phrase_words": summarize(len(t["first_phrase"].split()) for t in turns),
+        "phrases_per_reply": summarize(t["phrases"] for t in turns),
+    }
+    for rtf in rtfs:
+        key = f"{rtf:g}"
+        out[f"rtf_{key}"] = {
+            "ttfa_ms": summarize(t["by_rtf"][key]["ttfa_ms"] for t in turns),
+            "gapped_turns": {
+                buffer_label(b): sum(1 for t in turns if t["by_rtf"][key]["gaps_ms"][buffer_label(b)])
+                for b in buffers_s
+            },
+        }
+    return out
+
+
+def markdown(report: dict) -> str:
+    rtfs = [f"{r:g}" for r in report["rtfs"]]
+    labels = [f"{b}ms" for b in report["buffers_ms"]]
+    head = (
+        "| configuration | first phrase cut p50 / p90 (ms) | first unit audio p50 / p90 (s) | "
+        "leading silence p50 / p90 (ms) | phrases per reply | "
+        + " | ".join(
+            f"RTF {r}: modelled TTFA p50 / p90 (ms), gapped turns {' / '.join(labels)}" for r in rtfs
+        )
+        + " |"
+    )
+    lines = [head, "|---" + "|---:" * (4 + len(rtfs)) + "|"]
+    for row in report["rows"]:
+        s = row["summary"]
+        cells = [
+            f"{s['cut_ms']['p50']:.0f} / {s['cut_ms']['p90']:.0f}",
+            f"{s['first_unit_s']['p50']:.2f} / {s['first_unit_s']['p90']:.2f}",
+            f"{s['leading_silence_ms']['p50']:.0f} / {s['leading_silence_ms']['p90']:.0f}",
+            f"{s['phrases_per_reply']['mean']:.1f}",
+        ]
+        for r in rtfs:
+            m = s[f"rtf_{r}"]
+            gaps = " / ".join(str(m["gapped_turns"][lb]) for lb in labels)
+            cells.append(f"{m['ttfa_ms']['p50']:.0f} / {m['ttfa_ms']['p90']:.0f}, {gaps}")
+        lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
+    cpu = [f"{row['summary']['first_unit_cpu_ms']['p50']:.0f}" for row in report["rows"]]
+    lines += [
+        "",
+        f"First-unit CPU ms p50 per row (process time, indicative only): {', '.join(cpu)}; "
+        f"{len(report['rows'][0]['turns'])} replies, load average at start "
+        f"{report['machine']['load_avg_at_start']}.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.replay",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rtf", default="0.05,0.25,0.5", help="modelled engine real-time factors")
+    parser.add_argument("--buffers-ms", default="0,100", help="player jitter buffers for the gap count")
+    parser.add_argument("--seed", type=int, default=1, help="reply i uses seed + i, as the ttfa scenario")
+    parser.add_argument("--json", type=Path, default=RESULTS / "replay-piper.json")
+    args = parser.parse_args(argv)
+    rtfs = tuple(float(x) for x in args.rtf.split(",") if x.strip())
+    buffers_s = tuple(float(x) / 1000 for x in args.buffers_ms.split(",") if x.strip())
+    report = to_plain(run(rtfs, buffers_s, args.seed))
+    write_json(args.json, report)
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
