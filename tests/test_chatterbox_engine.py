@@ -18,6 +18,7 @@ from stream.core.protocol import GenerationSettings  # noqa: E402
 from stream.engines.base import EngineLoadError, SynthesisRequest  # noqa: E402
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning, weights_available  # noqa: E402
 from stream.engines.chatterbox.decoding import PhraseDecoder  # noqa: E402
+from stream.engines.chatterbox.policy import POLICY  # noqa: E402
 from stream.engines.chatterbox.sampling import token_cap  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 from tests.chatterbox_checkpoint import (  # noqa: E402
@@ -64,6 +65,13 @@ def test_load_reports_progress_and_identity(engine):
     assert any("loaded from" in m for m in engine.load_messages)
     assert engine.model.startswith("chatterbox:") and engine.capabilities.streaming == "token"
     assert engine.capabilities.watermark is True
+
+
+def test_declares_its_policy_one_worker_and_the_checkpoints_voice(engine):
+    assert vars(ChatterboxEngine)["policy"] is POLICY and POLICY.normalizer.spell_out_numbers
+    assert engine.default_workers == 1
+    assert [(v.id, v.name) for v in engine.builtin_voices] == [("default", "default")]
+    assert "conds.pt" in engine.builtin_voices[0].description
 
 
 def test_missing_and_incomplete_model_dir_name_the_files(tmp_path, tmp_path_factory):
@@ -250,6 +258,7 @@ def test_conditioning_survives_a_restart(engine, tmp_path, tmp_path_factory):
     restarted = load_engine(copy_dir, engine.settings.data_dir)
     with pytest.raises(VoiceNotFound, match="conds.pt"):
         restarted.default_voice()
+    assert restarted.builtin_voices == []
     second = restarted.prepare_voice(clip, 24_000, "v2", "v2")
     assert restarted.preparations == 0 and restarted._cache.stats["disk"] == 1
     assert torch.equal(first.conditioning.t3_prefix, second.conditioning.t3_prefix)

@@ -21,12 +21,7 @@ __all__ = ["NormalizerOptions", "normalize"]
 
 @dataclass(frozen=True)
 class NormalizerOptions:
-    spell_out_numbers: bool = False   # per-engine: numbers, currency, percentages, ordinals, times, units
-
-    @classmethod
-    def for_engine(cls, engine_name: str) -> NormalizerOptions:
-        """Piper's espeak-ng front end reads digits itself; Chatterbox has no number handling at all."""
-        return cls(spell_out_numbers=engine_name != "piper")
+    spell_out_numbers: bool = False   # per engine (`Engine.policy`): numbers, currency, percentages, ordinals, times, units
 
 
 # -- markup ------------------------------------------------------------------------------------------

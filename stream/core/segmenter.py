@@ -65,7 +65,8 @@ def _good_last_word(token: str) -> bool:
 
 @dataclass(frozen=True)
 class CutterConfig:
-    """Thresholds of the cutting policy; `for_engine` holds the measured per-engine defaults."""
+    """Thresholds of the cutting policy; each engine declares its own (`Engine.policy`, measured
+    values in stream/engines/<name>/policy.py and docs/phrasing.md)."""
 
     first_min_words: int        # first phrase: clause boundary accepted once this many words are in
     first_max_words: int        # first phrase: forced cut at a word boundary at this many words
@@ -88,20 +89,6 @@ class CutterConfig:
             raise ValueError("need ahead_starving_s <= ahead_relaxed_s")
         if self.synth_s_per_char < 0:
             raise ValueError("need synth_s_per_char >= 0")
-
-    @classmethod
-    def for_engine(cls, engine_name: str) -> CutterConfig:
-        """Defaults per engine (see docs/phrasing.md for the measurements behind them).
-
-        Piper says a two-word phrase cleanly and synthesizes a phrase in tens of milliseconds, so it
-        gets short phrases. Chatterbox garbles inputs under about four words and drifts past about
-        300 characters; every other (neural, unknown) engine gets its conservative values.
-        """
-        if engine_name == "piper":
-            return cls(first_min_words=2, first_max_words=5, min_words=2, soft_chars=120, hard_chars=300,
-                       stall_s=0.3, ahead_relaxed_s=3.0, ahead_starving_s=0.5, relaxed_min_chars=80)
-        return cls(first_min_words=5, first_max_words=10, min_words=4, soft_chars=150, hard_chars=250,
-                   stall_s=0.5, ahead_relaxed_s=5.0, ahead_starving_s=1.5, relaxed_min_chars=120)
 
 
 @dataclass
