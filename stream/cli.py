@@ -1,5 +1,5 @@
 """The `voicewire` console command: `serve` runs the server, `keys` manages API keys and credits,
-`say` and `chat` talk to a running server.
+`say`, `chat` and `voices` talk to a running server.
 
 The server's commands are registered by `stream.server.cli`. The client commands live in `clients/`
 and reach the server only over the wire, so they are named here by module and imported (importlib)
@@ -31,6 +31,8 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
     "say": ClientCommand("clients.say", "add_say_parser", "speak text through a running voicewire server"),
     "chat": ClientCommand("clients.chat", "add_chat_parser",
                           "terminal voice chat: an LLM's replies spoken through the speakers"),
+    "voices": ClientCommand("clients.voices_command", "add_voices_parser",
+                            "list the voices of a running voicewire server"),
 }
 
 

@@ -35,7 +35,8 @@ async def test_piper_refuses_cloning_with_unsupported(piper_engine, tmp_path):
     async with client:
         r = await client.post("/v1/voices", files={"file": ("a.wav", wav_bytes(2.0), "audio/wav")})
         assert r.status_code == 422 and r.json()["code"] == "unsupported"
-        assert (await client.get("/v1/voices")).json() == {"voices": []}
+        # Only the built-in voice: nothing was stored.
+        assert [v["id"] for v in (await client.get("/v1/voices")).json()["voices"]] == ["joe"]
     runtime.close()
 
 
@@ -83,7 +84,8 @@ async def test_voices_api_add_list_delete_and_bad_audio(chatterbox, tmp_path):
         assert r.status_code == 201, r.text
         second = r.json()
         listed = (await client.get("/v1/voices")).json()["voices"]
-        assert [v["id"] for v in listed] == [first["id"], second["id"]]
+        assert [(v["id"], v["builtin"]) for v in listed] == [("default", True), (first["id"], False),
+                                                             (second["id"], False)]
 
         for kwargs, rule in (
             ({"files": {"file": ("x.wav", b"", "audio/wav")}}, "empty"),
@@ -99,7 +101,7 @@ async def test_voices_api_add_list_delete_and_bad_audio(chatterbox, tmp_path):
         assert (await client.delete(f"/v1/voices/{first['id']}")).status_code == 204
         r = await client.delete(f"/v1/voices/{first['id']}")
         assert r.status_code == 404 and r.json()["code"] == "voice_not_found"
-        assert [v["id"] for v in (await client.get("/v1/voices")).json()["voices"]] == [second["id"]]
+        assert [v["id"] for v in (await client.get("/v1/voices")).json()["voices"]] == ["default", second["id"]]
     with pytest.raises(VoiceNotFound):
         await runtime.voices.resolve(first["id"])
     runtime.close()

@@ -1,5 +1,8 @@
 """`/v1/voices`: add (multipart file or JSON base64), list and delete stored voices.
 
+The list starts with the running engine's built-in voices (`"builtin": true`), which are never
+stored and cannot be deleted, so a client sees every voice a turn may name.
+
 Adding a voice prepares its conditioning before answering, so an unusable clip is refused with
 `bad_audio` at upload time and the first turn with the new voice pays no preparation. The routes
 share the speech endpoints' route class: a key when the server has keys (401), the body cap (413),
@@ -15,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stream.audio.reference import decode_base64
-from stream.core.errors import BadAudio, InvalidJson, InvalidMessage
+from stream.core.errors import BadAudio, InvalidJson, InvalidMessage, Unsupported
 from stream.core.protocol import describe_validation_error
 from stream.server.http.common import api_route, default_error_body, parse_json
 
@@ -62,12 +65,17 @@ async def add_voice(request: Request) -> JSONResponse:
 
 @router.get("")
 async def list_voices(request: Request) -> dict:
-    """Stored voices (metadata only), oldest first."""
-    voices = await request.app.state.runtime.voices.list()
-    return {"voices": [v.to_wire() for v in voices]}
+    """The engine's built-in voices, then stored voices (metadata only), oldest first."""
+    runtime = request.app.state.runtime
+    stored = await runtime.voices.list()
+    return {"voices": [v.to_wire() for v in runtime.engine.builtin_voices]
+            + [{**v.to_wire(), "builtin": False} for v in stored]}
 
 
 @router.delete("/{voice_id}", status_code=204)
 async def delete_voice(voice_id: str, request: Request) -> Response:
+    engine = request.app.state.runtime.engine
+    if any(v.id == voice_id for v in engine.builtin_voices):
+        raise Unsupported(f"voice: {voice_id!r} is built into the {engine.name} engine and cannot be deleted")
     await request.app.state.runtime.voices.delete(voice_id)
     return Response(status_code=204)
