@@ -22,6 +22,7 @@ class StartJob:
     job_id: int
     request: SynthesisRequest
     priority: int            # 0: a context's first phrase (its TTFA waits on it); 1: later phrases
+    deadline: float | None   # when the listener's queued audio runs out (None: no audio yet, first come first)
 
 
 @dataclass(frozen=True)

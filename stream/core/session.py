@@ -305,7 +305,8 @@ class Session:
         self._jobs[job_id] = ctx.id
         request = SynthesisRequest(text=phrase.speak, voice=ctx.engine_voice, generation=ctx.generation,
                                    first_in_context=first)
-        return StartJob(job_id, request, priority=0 if first else 1)
+        runs_out = None if ctx.first_audio_at is None else ctx.first_audio_at + ctx.audio_ms() / 1000.0
+        return StartJob(job_id, request, priority=0 if first else 1, deadline=runs_out)
 
     def _send_audio(self, ctx: Context, piece: AudioPiece, now: float) -> list[Action]:
         if piece.samples <= 0:

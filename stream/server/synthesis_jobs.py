@@ -8,7 +8,6 @@ now and hands it to the session, returning the actions that follow.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 from stream.core.actions import Action, StartJob
 from stream.core.errors import InternalError, ProtocolError
 from stream.core.session import Session
-from stream.inference.pool import ChunkStream
+from stream.inference.chunk_stream import ChunkStream, open_stream
 from stream.server.runtime import Runtime
 
 log = logging.getLogger("voicewire.synthesis")
@@ -28,7 +27,6 @@ log = logging.getLogger("voicewire.synthesis")
 class _Job:
     stream: ChunkStream
     chunks: AsyncIterator[np.ndarray]
-    started: float
     first_chunk: bool = True
 
 
@@ -41,11 +39,11 @@ class SynthesisJobs:
         self.failure: ProtocolError | None = None   # the last engine failure, with its own error type
 
     def start(self, action: StartJob) -> None:
-        engine, limits, request = self._rt.engine, self._rt.settings.limits, action.request
-        stream = self._rt.pool.stream(lambda cancel: engine.synthesize(request, cancel), threading.Event(),
-                                      lookahead=limits.send_buffer_chunks,
-                                      stall_timeout_s=limits.engine_stall_timeout_s, priority=action.priority)
-        self._jobs[action.job_id] = _Job(stream, aiter(stream), time.monotonic())
+        limits = self._rt.settings.limits
+        stream = open_stream(self._rt.executor, action.request, lookahead=limits.send_buffer_chunks,
+                             stall_timeout_s=limits.engine_stall_timeout_s, priority=action.priority,
+                             deadline=action.deadline)
+        self._jobs[action.job_id] = _Job(stream, aiter(stream))
         # Production finished: the session may start the context's next phrase (prefetch).
         stream.done.add_done_callback(
             lambda _: self._execute(self._session.job_produced(action.job_id, time.monotonic())))
@@ -80,5 +78,5 @@ class SynthesisJobs:
             return self._session.job_ended(job_id, now)
         if job.first_chunk:
             job.first_chunk = False
-            self._rt.metrics.engine_first_chunk.observe(now - job.started)
+            self._rt.metrics.engine_first_chunk.observe(now - job.stream.started)
         return self._session.chunk(job_id, chunk, now)
