@@ -25,6 +25,7 @@ class Settings:
     dtype: str | None = None
     watermark: bool = True
     data_dir: str = field(default_factory=lambda: str(Path.home() / ".voicewire"))
+    database_url: str | None = None            # keys, voices, usage: sqlite:///ABSOLUTE/PATH; None = database_path
     api_keys: tuple[str, ...] = ()             # static keys; the key database adds more
     workers: int = 0                           # inference threads; 0 = auto (GPU engines 1, piper: cores)
     voice_cache_size: int = 64
@@ -34,6 +35,7 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file used when `database_url` is unset."""
         return Path(self.data_dir) / "voicewire.sqlite3"
 
 

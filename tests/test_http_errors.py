@@ -6,7 +6,7 @@ import httpx
 import pytest
 import requests
 
-from stream.accounts.keys import KeyStore
+from stream.accounts.keys import create_key
 
 TTS = "/v1/chatterbox-tts"
 SPEECH = "/v1/audio/speech"
@@ -78,7 +78,7 @@ def test_text_over_the_limit_is_413(make_server):
 
 def test_missing_and_bad_keys_are_401_before_validation(make_server):
     srv = make_server(api_keys=("static-key",))
-    KeyStore(srv.runtime.settings.database_path).create()
+    create_key(srv.runtime.storage.keys)
     for path, body in ((TTS, {"text": "x", "temperature": 99}), (SPEECH, speech())):
         missing = httpx.post(srv.http_url + path, json=body)
         assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"

@@ -11,7 +11,7 @@ import openai
 import pytest
 import soundfile
 
-from stream.accounts.keys import KeyStore
+from stream.accounts.keys import create_key
 from tests.wire import RawPeer
 
 TEXT = ("Sure, here is the plan for today. First we check the calendar, then we answer the messages "
@@ -102,8 +102,7 @@ def test_sdk_sees_openai_shaped_errors(server):
 
 def test_sdk_keys_and_credits(make_server):
     srv = make_server()
-    store = KeyStore(srv.runtime.settings.database_path)
-    _, secret = store.create(credits=30)
+    _, secret = create_key(srv.runtime.storage.keys, credits=30)
     with pytest.raises(openai.AuthenticationError, match="invalid or revoked"):
         client_for(srv, "vw_wrong").audio.speech.create(model="tts-1", voice="alloy", input="Hi.")
     sdk = client_for(srv, secret)

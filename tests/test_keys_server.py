@@ -1,10 +1,12 @@
-"""Keys and credits on a running server: the `voicewire keys` CLI, HTTP 401/402, concurrent requests,
-and websocket turns (`insufficient_credits` before inference, remaining credits in `done.usage`)."""
+"""Keys and credits on a running server: the `voicewire keys` CLI (a revocation from another process
+takes effect within 1 s), `--database-url`, HTTP 401/402, concurrent requests, and websocket turns
+(`insufficient_credits` before inference, remaining credits in `done.usage`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from stream.accounts.keys import KeyStore
+from stream.accounts.keys import create_key
+from stream.storage import PROPAGATION_BOUND_S
 from tests.wire import RawPeer
 
 VOICEWIRE = [sys.executable, "-m", "stream.server.cli"]
@@ -22,6 +25,15 @@ VOICEWIRE = [sys.executable, "-m", "stream.server.cli"]
 def keys_cli(data_dir, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*VOICEWIRE, "keys", *args, "--data-dir", str(data_dir)], capture_output=True,
                           text=True, timeout=60)
+
+
+def refused_within_bound(attempt) -> float:
+    """Seconds until `attempt()` (a request with a just-revoked key) is refused; fails past the bound."""
+    started = time.monotonic()
+    while not attempt():
+        assert time.monotonic() - started < PROPAGATION_BOUND_S, "the revoked key was still accepted after 1 s"
+        time.sleep(0.02)
+    return time.monotonic() - started
 
 
 def inference_jobs(srv) -> float:
@@ -55,11 +67,12 @@ def test_cli_key_lifecycle_against_a_running_server(make_server, tmp_path):
 
     added = keys_cli(data_dir, "add-credits", key_id, "100")
     assert added.returncode == 0 and "128 credits" in added.stdout
-    assert keys_cli(data_dir, "revoke", key_id).returncode == 0
-    again = keys_cli(data_dir, "revoke", key_id)
-    assert again.returncode == 1 and "already revoked" in again.stderr
+    assert keys_cli(data_dir, "revoke", key_id).returncode == 0     # another process; the server cached the key
+    refused_within_bound(lambda: httpx.post(url, json={"text": "x"}, headers={"x-api-key": secret}).status_code == 401)
     refused = httpx.post(url, json={"text": "Revoked."}, headers={"x-api-key": secret})
     assert refused.status_code == 401 and refused.json()["message"] == "x-api-key: invalid or revoked API key"
+    again = keys_cli(data_dir, "revoke", key_id)
+    assert again.returncode == 1 and "already revoked" in again.stderr
     assert keys_cli(data_dir, "add-credits", "key_nope", "1").returncode == 1
     unlimited = keys_cli(data_dir, "create", "--json")
     record = json.loads(unlimited.stdout)
@@ -69,8 +82,8 @@ def test_cli_key_lifecycle_against_a_running_server(make_server, tmp_path):
 
 def test_exhausted_key_gets_402_before_any_inference(make_server):
     srv = make_server()
-    store = KeyStore(srv.runtime.settings.database_path)
-    _, secret = store.create(credits=5)
+    store = srv.runtime.storage.keys
+    _, secret = create_key(store, credits=5)
     before = inference_jobs(srv)
     for path, body in (("/v1/chatterbox-tts", {"text": "Too long for five."}),
                        ("/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": "Too long for five."})):
@@ -82,8 +95,8 @@ def test_exhausted_key_gets_402_before_any_inference(make_server):
 
 async def test_concurrent_http_requests_never_overdraw(make_server):
     srv = make_server()
-    store = KeyStore(srv.runtime.settings.database_path)
-    key, secret = store.create(credits=4 * len("Four words right here."))
+    store = srv.runtime.storage.keys
+    key, secret = create_key(store, credits=4 * len("Four words right here."))
     async with httpx.AsyncClient(timeout=120, headers={"authorization": f"Bearer {secret}"}) as client:
         replies = await asyncio.gather(*(
             client.post(srv.http_url + "/v1/audio/speech",
@@ -99,8 +112,8 @@ async def test_concurrent_http_requests_never_overdraw(make_server):
 
 async def test_websocket_turns_are_metered(make_server):
     srv = make_server()
-    store = KeyStore(srv.runtime.settings.database_path)
-    key, secret = store.create(credits=30)
+    store = srv.runtime.storage.keys
+    key, secret = create_key(store, credits=30)
     before = inference_jobs(srv)
     peer, ready = await RawPeer.open(srv.ws_url, additional_headers={"x-api-key": secret})
     assert ready["type"] == "ready"
@@ -139,8 +152,8 @@ async def test_websocket_turns_are_metered(make_server):
 
 def test_a_caller_who_hangs_up_before_the_answer_is_not_billed(make_server):
     srv = make_server()
-    store = KeyStore(srv.runtime.settings.database_path)
-    key, secret = store.create(credits=10_000)
+    store = srv.runtime.storage.keys
+    key, secret = create_key(store, credits=10_000)
     long_text = "This is a long narration that takes a while to synthesize completely. " * 30
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(srv.http_url + "/v1/chatterbox-tts", json={"text": long_text}, headers={"x-api-key": secret},
@@ -150,3 +163,43 @@ def test_a_caller_who_hangs_up_before_the_answer_is_not_billed(make_server):
         assert time.monotonic() < deadline, "the server did not notice the hang-up"
         time.sleep(0.1)
     assert store.get(key.id).credits == 10_000
+
+
+def test_serve_and_keys_honour_the_database_url(make_server, tmp_path):
+    path = tmp_path / "elsewhere" / "accounts.sqlite3"
+    srv = make_server(database_url=f"sqlite://{path}")
+    url = srv.http_url + "/v1/chatterbox-tts"
+    created = subprocess.run([*VOICEWIRE, "keys", "create", "--database-url", f"sqlite://{path}"],
+                             capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    assert httpx.post(url, json={"text": "No key."}).status_code == 401
+    assert httpx.post(url, json={"text": "Key."}, headers={"x-api-key": created.stdout.strip()},
+                      timeout=60).status_code == 200
+    assert path.exists() and not srv.runtime.settings.database_path.exists()
+    env_listed = subprocess.run([*VOICEWIRE, "keys", "list", "--json"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "VOICEWIRE_DATABASE_URL": f"sqlite://{path}"})
+    assert len(json.loads(env_listed.stdout)) == 1
+
+
+@pytest.mark.parametrize("command", [["serve", "--engine", "piper", "--port", "1"], ["keys", "list"]])
+def test_a_bad_database_url_stops_the_command_naming_the_rule_not_the_password(command):
+    for args, env in ((["--database-url=postgresql://app:hunter2@db/vw"], {}),
+                      ([], {"VOICEWIRE_DATABASE_URL": "mysql://app:hunter2@db/vw"})):
+        result = subprocess.run([*VOICEWIRE, *command, *args], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **env})
+        assert result.returncode == 2
+        assert "database_url: " in result.stderr and "hunter2" not in result.stderr + result.stdout
+        assert ("PostgreSQL support is not built yet" if args else "unsupported scheme 'mysql'") in result.stderr
+
+
+def test_usage_command_reports_characters_per_day(make_server):
+    srv = make_server()
+    data_dir = srv.runtime.settings.data_dir
+    key, secret = create_key(srv.runtime.storage.keys, credits=100)
+    assert httpx.post(srv.http_url + "/v1/chatterbox-tts", json={"text": "Twelve chars"},
+                      headers={"x-api-key": secret}, timeout=60).status_code == 200
+    [day] = json.loads(keys_cli(data_dir, "usage", key.id, "--json").stdout)
+    assert (day["charged"], day["refunded"], day["characters"]) == (12, 0, 12)
+    assert "12 characters" in keys_cli(data_dir, "usage", key.id).stdout
+    assert keys_cli(data_dir, "usage", "key_nope").returncode == 1
+    assert keys_cli(data_dir, "usage", key.id, "--since", "yesterday").returncode == 2

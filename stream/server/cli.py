@@ -23,11 +23,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from stream.engines.registry import EngineLoadError
+    from stream.storage import DatabaseUrlError
     from stream.server.app import create_app
     from stream.server.runtime import build_runtime
 
     settings = from_env()
-    for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "workers"):
+    for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers"):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
@@ -39,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("voicewire")
     try:
         runtime = build_runtime(settings)
-    except EngineLoadError as exc:
+    except (EngineLoadError, DatabaseUrlError) as exc:
         log.error("cannot start: %s", exc)
         return 2
     log.info("engine %s (%s), model %s, %d Hz", runtime.engine.name, runtime.engine_reason,
@@ -112,6 +113,8 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--device", help="cuda, cpu or mps (default: cuda when available)")
     serve.add_argument("--dtype", help="float32, float16 or bfloat16 (GPU)")
     serve.add_argument("--data-dir", dest="data_dir", help="voices, keys and caches (default ~/.voicewire)")
+    serve.add_argument("--database-url", dest="database_url",
+                       help="keys, voices and usage: sqlite:///ABSOLUTE/PATH (default <data-dir>/voicewire.sqlite3)")
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")

@@ -1,26 +1,31 @@
-"""`voicewire keys create|list|revoke|add-credits`: manage API keys in the server database.
+"""`voicewire keys create|list|revoke|add-credits|usage`: manage API keys in the server database.
 
-Works on the database file under `--data-dir` (default `VOICEWIRE_DATA_DIR`, else ~/.voicewire),
-also while a server runs on it: servers read keys per request. `create` prints the new key alone
-on stdout (it is shown only this once) and its details on stderr, so `KEY=$(voicewire keys create)`
-works in scripts.
+Works on the database `--database-url` names (default `VOICEWIRE_DATABASE_URL`, else the SQLite
+file under `--data-dir`: `VOICEWIRE_DATA_DIR`, else ~/.voicewire), also while servers run on it:
+they see a new key at once and stop accepting a revoked one within a second. `create` prints the
+new key alone on stdout (it is shown only this once) and its details on stderr, so
+`KEY=$(voicewire keys create)` works in scripts.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 
-from stream.accounts.keys import ApiKey, KeyStore
+from stream.accounts.keys import create_key
 from stream.settings import from_env
+from stream.storage import ApiKey, DatabaseUrlError, Storage, open_storage
 
 
-def _store(args: argparse.Namespace) -> KeyStore:
+def _storage(args: argparse.Namespace) -> Storage:
     settings = from_env()
     if args.data_dir:
         settings.data_dir = args.data_dir
-    return KeyStore(settings.database_path)
+    if args.database_url:
+        settings.database_url = args.database_url
+    return open_storage(settings.database_url, settings.database_path)
 
 
 def _describe(key: ApiKey) -> str:
@@ -30,8 +35,8 @@ def _describe(key: ApiKey) -> str:
             f"created {key.created_at}  {state}")
 
 
-def _create(args: argparse.Namespace) -> int:
-    key, secret = _store(args).create(name=args.name, credits=args.credits)
+def _create(args: argparse.Namespace, storage: Storage) -> int:
+    key, secret = create_key(storage.keys, name=args.name, credits=args.credits)
     if args.json:
         print(json.dumps({**key.to_json(), "key": secret}))
     else:
@@ -40,8 +45,8 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    keys = _store(args).list()
+def _list(args: argparse.Namespace, storage: Storage) -> int:
+    keys = storage.keys.list()
     if args.json:
         print(json.dumps([k.to_json() for k in keys]))
     elif not keys:
@@ -51,24 +56,45 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _revoke(args: argparse.Namespace) -> int:
-    store = _store(args)
-    if store.revoke(args.key_id):
+def _revoke(args: argparse.Namespace, storage: Storage) -> int:
+    if storage.keys.revoke(args.key_id):
         print(f"revoked {args.key_id}")
         return 0
-    key = store.get(args.key_id)
+    key = storage.keys.get(args.key_id)
     print(f"keys revoke: {args.key_id} " + ("is already revoked" if key else "does not exist"), file=sys.stderr)
     return 1
 
 
-def _add_credits(args: argparse.Namespace) -> int:
+def _add_credits(args: argparse.Namespace, storage: Storage) -> int:
     try:
-        balance = _store(args).add_credits(args.key_id, args.amount)
+        balance = storage.keys.add_credits(args.key_id, args.amount)
     except (KeyError, ValueError) as exc:
         print(f"keys add-credits: {exc.args[0]}", file=sys.stderr)
         return 1
     print(f"{args.key_id}: {balance} credits")
     return 0
+
+
+def _usage(args: argparse.Namespace, storage: Storage) -> int:
+    if storage.keys.get(args.key_id) is None:
+        print(f"keys usage: {args.key_id} does not exist", file=sys.stderr)
+        return 1
+    days = storage.usage.daily(args.key_id, since=args.since)
+    if args.json:
+        print(json.dumps([d.to_json() for d in days]))
+        return 0
+    for day in days:
+        print(f"{day.day}  {day.characters} characters  ({day.charged} charged, {day.refunded} refunded)")
+    if not days:
+        print(f"no usage for {args.key_id}", file=sys.stderr)
+    return 0
+
+
+def _day(text: str) -> str:
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
 
 
 def _non_negative(text: str) -> int:
@@ -84,9 +110,22 @@ def add_keys_parser(sub: argparse._SubParsersAction) -> None:
     actions = keys.add_subparsers(dest="keys_command", required=True)
 
     def action(name: str, func, help: str) -> argparse.ArgumentParser:
+        def run(args: argparse.Namespace) -> int:
+            try:
+                storage = _storage(args)
+            except DatabaseUrlError as exc:
+                print(f"keys {name}: {exc}", file=sys.stderr)
+                return 2
+            try:
+                return func(args, storage)
+            finally:
+                storage.close()
+
         parser = actions.add_parser(name, help=help)
         parser.add_argument("--data-dir", dest="data_dir", help="server data directory (default ~/.voicewire)")
-        parser.set_defaults(func=func)
+        parser.add_argument("--database-url", dest="database_url",
+                            help="the server database, sqlite:///ABSOLUTE/PATH (default <data-dir>/voicewire.sqlite3)")
+        parser.set_defaults(func=run)
         return parser
 
     create = action("create", _create, "create a key and print it (once)")
@@ -101,3 +140,7 @@ def add_keys_parser(sub: argparse._SubParsersAction) -> None:
     add = action("add-credits", _add_credits, "add credits to a metered key (negative to take away)")
     add.add_argument("key_id", help="the key's id (key_...)")
     add.add_argument("amount", type=int, help="credits to add")
+    usage = action("usage", _usage, "characters billed to a key per UTC day")
+    usage.add_argument("key_id", help="the key's id (key_...)")
+    usage.add_argument("--since", type=_day, help="first day to show, YYYY-MM-DD (default: all)")
+    usage.add_argument("--json", action="store_true", help="print JSON")

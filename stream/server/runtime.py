@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass
 
 from stream.accounts.auth import Authenticator
-from stream.accounts.keys import KeyStore
 from stream.engines.base import Engine
 from stream.engines.registry import choose_engine, create_engine
 from stream.inference.executor import Executor
 from stream.server.metrics import Metrics
 from stream.server.session_registry import SessionRegistry
 from stream.settings import Settings
+from stream.storage import Storage, open_storage
 from stream.voices.library import VoiceLibrary
 from stream.voices.url_fetch import ClipFetcher
 
@@ -29,6 +29,7 @@ class Runtime:
     auth: Authenticator
     sessions: SessionRegistry
     fetcher: ClipFetcher
+    storage: Storage            # keys, voices, usage; `--database-url`
     engine_reason: str = ""
 
     @property
@@ -38,10 +39,13 @@ class Runtime:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self.storage.close()
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     """Choose and load the engine (unless one is given, as tests do) and wire the shared parts."""
+    storage = open_storage(settings.database_url, settings.database_path)  # a bad URL fails before the model loads
+    log.info("storage: %s", storage.url.redacted)
     reason = "given by the caller"
     if engine is None:
         name, reason = choose_engine(settings)
@@ -52,11 +56,12 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     return Runtime(
         settings=settings,
         engine=engine,
-        voices=VoiceLibrary(engine, settings),
+        voices=VoiceLibrary(engine, settings, storage),
         metrics=Metrics(),
         executor=engine.create_executor(settings.workers or engine.default_workers),
-        auth=Authenticator(settings.api_keys, KeyStore(settings.database_path)),
+        auth=Authenticator(settings.api_keys, storage),
         sessions=SessionRegistry(settings.limits),
         fetcher=ClipFetcher(settings),
+        storage=storage,
         engine_reason=reason,
     )

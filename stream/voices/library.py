@@ -1,16 +1,24 @@
 """Resolving the `voice` of a turn to a prepared engine `Voice`, and managing stored voices.
 
 A turn names a voice by id or name, sends an inline reference clip, or names none (the engine
-default). Stored voices live in the server database (`voice_store`); their prepared conditioning
-is cached by the engine, keyed by clip content, so resolving a known voice after the first time
-costs a dictionary lookup here, and after a restart a disk read in the engine's cache.
+default). Stored voices live in the storage's `VoiceRepository`; their prepared conditioning is
+cached by the engine, keyed by clip content, so resolving a known voice after the first time costs
+a dictionary lookup here, and after a restart a disk read in the engine's cache.
+
+Two caches, both bounded by `voice_cache_size`: inline clips by content (a clip's conditioning never
+goes stale), and stored voices by the id or name a turn used. The second follows the storage's
+change feed: a voice deleted here or by another process stops resolving within
+`PROPAGATION_BOUND_S`, and a voice added anywhere can take a name over.
+
+Everything slow (reading the database, decoding a clip, hashing it, preparing it) runs off the
+event loop, so one long clip never stalls the other sessions' audio.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
+import secrets
+import time
 
 from stream.audio.reference import ReferenceClip, decode_base64, decode_clip
 from stream.core.errors import ProtocolError, Unsupported, VoiceNotFound
@@ -18,41 +26,43 @@ from stream.core.protocol import InlineVoice, VoiceSpec
 from stream.engines.base import Engine, Voice
 from stream.engines.chatterbox.conditioning_cache import audio_digest
 from stream.settings import Settings
-from stream.storage.sqlite import Database
-from stream.voices.store import StoredVoice, VoiceStore
+from stream.storage import Change, SharedRecordCache, Storage, StoredVoice, Topic
 
 
 class VoiceLibrary:
     """The voices a server can speak with."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, storage: Storage) -> None:
         self.engine = engine
         self.settings = settings
-        self._store: VoiceStore | None = None
-        self._store_lock = threading.Lock()
-        self._prepared: OrderedDict[str, Voice] = OrderedDict()
+        self._voices = storage.voices
+        self._inline: SharedRecordCache[str, Voice] = SharedRecordCache(settings.voice_cache_size)
+        self._stored: SharedRecordCache[str, Voice] = SharedRecordCache(settings.voice_cache_size)
+        storage.changes.subscribe(self._on_change)
 
-    @property
-    def store(self) -> VoiceStore:
-        """The database-backed store, opened on first use (servers that never touch voices create no file)."""
-        with self._store_lock:
-            if self._store is None:
-                self._store = VoiceStore(Database(self.settings.database_path))
-            return self._store
+    def _on_change(self, change: Change) -> None:
+        if change.topic is Topic.VOICES:   # the changed voice, and every name: a new voice can take one over
+            self._stored.drop(lambda key, voice: change.item is None or voice.id == change.item or key != voice.id)
 
     def _require_cloning(self, field: str, context_id: str | None = None) -> None:
         if not self.engine.capabilities.voice_cloning:
             raise Unsupported(f"{field}: the {self.engine.name} engine cannot clone voices", context_id=context_id)
 
-    def _remember(self, key: str, voice: Voice) -> Voice:
-        self._prepared[key] = voice
-        self._prepared.move_to_end(key)
-        while len(self._prepared) > max(1, self.settings.voice_cache_size):
-            self._prepared.popitem(last=False)
-        return voice
-
     async def _prepare(self, clip: ReferenceClip, voice_id: str, name: str) -> Voice:
         return await asyncio.to_thread(self.engine.prepare_voice, clip.audio, clip.sample_rate, voice_id, name)
+
+    async def decode(self, reference_audio: str, field: str) -> ReferenceClip:
+        """A base64 (or data: URI) clip, decoded and validated off the event loop; errors name `field`."""
+        return await asyncio.to_thread(
+            lambda: decode_clip(decode_base64(reference_audio, field), self.settings.limits, field))
+
+    async def clone(self, clip: ReferenceClip) -> Voice:
+        """The voice of a clip that is not stored (inline or fetched), prepared once per clip content."""
+        digest = await asyncio.to_thread(audio_digest, clip.audio, clip.sample_rate)
+        if (voice := self._inline.get(digest)) is not None:
+            return voice
+        token = self._inline.token()
+        return self._inline.put(digest, await self._prepare(clip, f"inline-{digest[:12]}", "inline"), token)
 
     async def resolve(self, spec: VoiceSpec | None, context_id: str | None = None) -> Voice:
         try:
@@ -67,25 +77,17 @@ class VoiceLibrary:
             return self.engine.default_voice()
         if isinstance(spec, InlineVoice):
             self._require_cloning("voice.reference_audio")
-            clip = decode_clip(decode_base64(spec.reference_audio, "voice.reference_audio"), self.settings.limits,
-                               "voice.reference_audio")
-            digest = audio_digest(clip.audio, clip.sample_rate)
-            if (voice := self._prepared.get(f"inline:{digest}")) is not None:
-                return voice
-            voice = await self._prepare(clip, f"inline-{digest[:12]}", "inline")
-            return self._remember(f"inline:{digest}", voice)
-        if (voice := self._prepared.get(spec)) is not None:
-            self._prepared.move_to_end(spec)
+            return await self.clone(await self.decode(spec.reference_audio, "voice.reference_audio"))
+        if (voice := self._stored.get(spec)) is not None:
             return voice
         if self.engine.capabilities.voice_cloning:
-            stored = await asyncio.to_thread(self.store.get, spec)
-            if stored is not None:
-                data = await asyncio.to_thread(self.store.audio, stored.id)
-                if data is not None:
-                    clip = decode_clip(data, self.settings.limits, "voice")
-                    voice = await self._prepare(clip, stored.id, stored.name)
-                    self._remember(stored.id, voice)
-                    return self._remember(spec, voice)
+            token = self._stored.token()
+            found = await asyncio.to_thread(self._load, spec)
+            if found is not None:
+                stored, clip = found
+                voice = await self._prepare(clip, stored.id, stored.name)
+                self._stored.put(stored.id, voice, token)
+                return self._stored.put(spec, voice, token)
         try:
             default = self.engine.default_voice()
         except VoiceNotFound:
@@ -94,28 +96,40 @@ class VoiceLibrary:
             return default
         raise VoiceNotFound(f"voice: no voice with id or name {spec!r}")
 
+    def _load(self, spec: str) -> tuple[StoredVoice, ReferenceClip] | None:
+        stored = self._voices.get(spec)
+        data = self._voices.audio(stored.id) if stored is not None else None
+        if stored is None or data is None:
+            return None
+        return stored, decode_clip(data, self.settings.limits, "voice")
+
+    def _decode_upload(self, data: bytes) -> tuple[ReferenceClip, str]:
+        clip = decode_clip(data, self.settings.limits, "file")
+        return clip, audio_digest(clip.audio, clip.sample_rate)
+
     async def add(self, data: bytes, name: str | None) -> StoredVoice:
         """Validate, prepare (so a bad clip fails now, not in a turn) and store a voice."""
         self._require_cloning("voice")
-        clip = decode_clip(data, self.settings.limits, "file")
-        digest = audio_digest(clip.audio, clip.sample_rate)
-        stored = await asyncio.to_thread(self.store.add, name=name, audio=data, format=clip.format,
-                                         sample_rate=clip.sample_rate, seconds=clip.seconds, content_sha256=digest)
+        clip, digest = await asyncio.to_thread(self._decode_upload, data)
+        voice_id = "v_" + secrets.token_hex(8)
+        stored = StoredVoice(voice_id, name or voice_id, clip.format, clip.sample_rate, clip.seconds, digest,
+                             time.time())
+        await asyncio.to_thread(self._voices.add, stored, data)
+        token = self._stored.token()
         try:
             voice = await self._prepare(clip, stored.id, stored.name)
         except BaseException:
-            await asyncio.to_thread(self.store.delete, stored.id)
+            await asyncio.to_thread(self._voices.delete, stored.id)
             raise
-        self._remember(stored.id, voice)
+        self._stored.put(stored.id, voice, token)
         return stored
 
     async def list(self) -> list[StoredVoice]:
         if not self.engine.capabilities.voice_cloning:
             return []
-        return await asyncio.to_thread(self.store.list)
+        return await asyncio.to_thread(self._voices.list)
 
     async def delete(self, voice_id: str) -> None:
-        if not self.engine.capabilities.voice_cloning or not await asyncio.to_thread(self.store.delete, voice_id):
+        """Delete a stored voice; this process's cache forgets it before this returns (the change feed)."""
+        if not self.engine.capabilities.voice_cloning or not await asyncio.to_thread(self._voices.delete, voice_id):
             raise VoiceNotFound(f"voice: no stored voice with id {voice_id!r}")
-        for key in [k for k, v in self._prepared.items() if v.id == voice_id]:
-            del self._prepared[key]

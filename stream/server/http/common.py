@@ -13,7 +13,6 @@ its audio is complete are given back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,9 +27,8 @@ from pydantic import BaseModel
 
 from stream.accounts.auth import Caller
 from stream.audio.containers import FORMATS, FileEncoder, output_rate
-from stream.audio.reference import decode_base64, decode_clip
 from stream.core.errors import BodyTooLarge, InvalidJson, ProtocolError, TextTooLong, Unsupported
-from stream.core.protocol import GenerationSettings, InlineVoice, describe_error
+from stream.core.protocol import GenerationSettings, describe_error
 from stream.engines.base import Voice
 from stream.server.one_shot import speak
 from stream.server.runtime import Runtime
@@ -202,11 +200,10 @@ async def resolve_voice(job: SpeechJob, reference_audio: str | None, voice: str 
     if not runtime.engine.capabilities.voice_cloning:
         raise Unsupported(f"{reference_field}: the {runtime.engine.name} engine cannot clone voices")
     if is_url(reference_audio):
-        data = (await runtime.fetcher.fetch(reference_audio)).data
+        clip = (await runtime.fetcher.fetch(reference_audio)).clip
     else:
-        data = decode_base64(reference_audio, reference_field)
-        decode_clip(data, runtime.settings.limits, reference_field)  # errors name this request's field
-    return await runtime.voices.resolve(InlineVoice(reference_audio=base64.b64encode(data).decode("ascii")))
+        clip = await runtime.voices.decode(reference_audio, reference_field)  # off the loop; errors name the field
+    return await runtime.voices.clone(clip)
 
 
 class ClientDisconnected(Exception):

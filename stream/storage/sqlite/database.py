@@ -1,4 +1,4 @@
-"""The server's SQLite database: one file under the data directory, shared by every component.
+"""The SQLite file: connections, and each component's ordered migrations.
 
 Each component (voices, API keys, ...) registers its own ordered list of migrations under a name;
 `migrate` applies the ones not yet recorded in `schema_migrations`, each in its own transaction.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 5_000
@@ -56,3 +56,44 @@ class Database:
                         conn.execute(part)
                 conn.execute("INSERT INTO schema_migrations (component, version) VALUES (?, ?)", (component, version))
             return len(migrations)
+
+
+class DatabaseFile:
+    """The file all repositories of one storage share, opened and migrated on first use.
+
+    Reads of a file that does not exist yet see an empty database and create nothing, so a server
+    that never stores a key or a voice leaves no file behind; the first write creates it.
+    """
+
+    def __init__(self, path: Path, schema: Mapping[str, Sequence[str]]) -> None:
+        self.path = path
+        self._schema = schema
+        self._db: Database | None = None
+        self._lock = threading.Lock()
+
+    def open(self, create: bool) -> Database | None:
+        with self._lock:
+            if self._db is None:
+                if not create and not self.path.exists():
+                    return None
+                db = Database(self.path)
+                for component, migrations in self._schema.items():
+                    db.migrate(component, migrations)
+                self._db = db
+            return self._db
+
+    @contextlib.contextmanager
+    def existing(self) -> Iterator[sqlite3.Connection | None]:
+        """A transaction on the file, or None when there is no file yet (nothing stored, nothing to change)."""
+        db = self.open(create=False)
+        if db is None:
+            yield None
+            return
+        with db.connect() as conn:
+            yield conn
+
+    def connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A transaction on the file, created (and migrated) if needed."""
+        db = self.open(create=True)
+        assert db is not None
+        return db.connect()
