@@ -23,9 +23,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from stream.engines.registry import EngineLoadError
-    from stream.storage import DatabaseUrlError
     from stream.server.app import create_app
     from stream.server.runtime import build_runtime
+    from stream.storage import DatabaseUrlError
 
     settings = from_env()
     for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers"):
