@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.core.segmenter import PhraseCutter
+from stream.core.segmenter import PhraseCutter, SynthesisRate
 from tests.test_segmenter import FAST, SMALL, run, splits
 
 # SMALL starves below 1.0 s; its soft cap is 40 characters, so the clause below is only taken when starving.
@@ -54,6 +55,26 @@ def test_a_stalled_later_phrase_is_released_when_its_synthesis_would_outlast_the
     assert cutter.tick(5.0) == []  # 1.2 s queued, nothing known about the engine: hold
     cutter.set_synthesis_rate(0.01)  # 25 characters pending: 1.0 + 0.25 > 1.2
     assert cutter.tick(5.0) == ["The next sentence is slow"]
+
+
+def test_the_starving_threshold_grows_with_the_pending_text() -> None:
+    cutter = PhraseCutter(SMALL)
+    cutter.set_audio_ahead(0.0)
+    cutter.push("Hello there, friend. Then", 0.0)
+    assert cutter.starving_below_s() == SMALL.ahead_starving_s
+    cutter.set_synthesis_rate(0.01)
+    assert cutter.starving_below_s() == SMALL.ahead_starving_s + 0.01 * len(cutter.pending)
+
+
+def test_synthesis_rate_is_a_moving_average_of_seconds_per_character() -> None:
+    rate = SynthesisRate(weight=0.5)
+    assert rate.seconds_per_char is None
+    rate.observe(100, 1.0)
+    assert rate.seconds_per_char == pytest.approx(0.01)
+    rate.observe(100, 3.0)
+    assert rate.seconds_per_char == pytest.approx(0.02)
+    rate.observe(0, 5.0)  # nothing said: nothing learnt
+    assert rate.seconds_per_char == pytest.approx(0.02)
 
 
 @FAST

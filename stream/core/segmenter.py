@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CutterConfig", "PhraseCutter"]
+__all__ = ["CutterConfig", "PhraseCutter", "SynthesisRate"]
 
 _SENTENCE, _CLAUSE = 2, 1
 
@@ -91,6 +91,26 @@ class CutterConfig:
             raise ValueError("need synth_s_per_char >= 0")
 
 
+class SynthesisRate:
+    """The engine's synthesis time per character of phrase text, as a moving average over the
+    phrases it made; what `PhraseCutter.set_synthesis_rate` wants. Queueing before a call counts
+    too: it is part of how long the listener waits for a phrase cut now."""
+
+    def __init__(self, weight: float = 0.3) -> None:
+        self.seconds_per_char: float | None = None  # None until a phrase has been measured
+        self._weight = weight
+
+    def observe(self, characters: int, seconds: float) -> None:
+        """One phrase of `characters` (normalized text) took `seconds` from its job's start to its end."""
+        if characters <= 0 or seconds < 0:
+            return
+        rate = seconds / characters
+        if self.seconds_per_char is None:
+            self.seconds_per_char = rate
+        else:
+            self.seconds_per_char += self._weight * (rate - self.seconds_per_char)
+
+
 @dataclass
 class _Candidate:
     """A possible boundary waiting for the next non-whitespace character."""
@@ -135,6 +155,11 @@ class PhraseCutter:
         gathered could be synthesized: `ahead < ahead_starving_s + seconds_per_char * its length`.
         """
         self._synth_s_per_char = max(0.0, seconds_per_char)
+
+    def starving_below_s(self) -> float:
+        """Audio ahead under which a later phrase is cut early and a stalled one released: the base
+        threshold plus the expected synthesis time of the text pending now."""
+        return self.config.ahead_starving_s + self._synth_s_per_char * (len(self._buf) - self._code_chars)
 
     def push(self, delta: str, now: float) -> list[str]:
         """Append an LLM delta and return the phrases that are ready now."""
