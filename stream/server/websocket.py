@@ -3,22 +3,21 @@
 Four tasks per connection: `_receive` (client frames -> session), `_speak` (engine events of the
 job the session reads -> session; it reads the next chunk once the last audio is on the wire,
 which is the backpressure), `_clock` (sleeps until the session's next deadline, then ticks it) and
-`_write` (delivers outbound actions strictly in the order the session returned them). Job actions
-run at once, inside `_execute`, so a stop takes effect before anything else can happen.
+the `Outbox` writer (delivers outbound actions in the order the session returned them). Job
+actions run at once, inside `_execute`, so a stop takes effect before anything else can happen.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import logging
 import time
 import uuid
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
+from stream.accounts.auth import Caller
 from stream.audio.phrase_audio import EncodedPhraseAudio
-from stream.core.actions import Action, Close, Complete, Refund, SendAudio, SendMessage, StartJob, StopJob
+from stream.core.actions import Action, Close, SendMessage, StartJob, StopJob
 from stream.core.errors import MessageTooLarge, ProtocolError, RateLimited, Unauthorized
 from stream.core.protocol import (
     CancelMessage,
@@ -30,48 +29,46 @@ from stream.core.protocol import (
     TextMessage,
     parse_client_message,
 )
-from stream.core.server_messages import AudioMessage, OutputFormatInfo, ReadyMessage, Usage, dump_message
+from stream.core.server_messages import OutputFormatInfo, ReadyMessage
 from stream.core.session import Session
 from stream.deadline import deadline
+from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
 from stream.server.synthesis_jobs import SynthesisJobs
-
-log = logging.getLogger("voicewire.session")
-CLOSE_TIMEOUT_S = 2.0  # a close frame that cannot be written by then (peer not reading) is abandoned
-
-
-class ClientGone(Exception):
-    """The peer closed, or stopped reading for longer than the stalled-client timeout."""
 
 
 class Connection:
     def __init__(self, ws: WebSocket, runtime: Runtime) -> None:
         self.ws, self.rt, self.limits = ws, runtime, runtime.settings.limits
         self.id = uuid.uuid4().hex[:16]
-        self.api_key = None   # the authenticated caller (never the secret)
         self.output = OutputFormat(sample_rate=runtime.engine.sample_rate)
         rate = runtime.engine.sample_rate
         self.session = Session(self.limits, runtime.engine.policy,
                                lambda encoding, out_rate: EncodedPhraseAudio(rate, out_rate, encoding), time.monotonic())
         self.jobs = SynthesisJobs(runtime, self.session, self._execute)
-        self._outbox: asyncio.Queue[Action | ReadyMessage] = asyncio.Queue()
+        self.outbox = Outbox(ws, runtime, self.id, on_stalled=lambda: self._execute(self.session.disconnect()))
         self._wake_speaker, self._wake_clock, self._closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._open_contexts = 0
+
+    @property
+    def caller(self) -> Caller | None:
+        """Who authenticated (never the secret): the session registry counts sessions per caller."""
+        return self.outbox.caller
 
     async def run(self) -> None:
         await self.ws.accept()
         try:
-            self.api_key = await asyncio.to_thread(  # a key lookup reads the database: off the loop
+            self.outbox.caller = await asyncio.to_thread(  # a key lookup reads the database: off the loop
                 self.rt.auth.authenticate, self.ws.headers.get("x-api-key") or self.ws.query_params.get("api_key"))
             self.rt.sessions.admit(self)
         except (Unauthorized, RateLimited) as err:
             err.fatal = True  # refused at the door: nothing to keep open
-            self._outbox.put_nowait(Close(err, code=err.close_code or 1013))
-            await self._write()
+            self.outbox.put(Close(err, code=err.close_code or 1013))
+            await self.outbox.run()
             return
         self.rt.metrics.active_sessions.inc()
-        self._outbox.put_nowait(self._ready())
-        tasks = [asyncio.create_task(coro) for coro in (self._receive(), self._write(), self._speak(), self._clock())]
+        self.outbox.put(self._ready())
+        tasks = [asyncio.create_task(coro) for coro in (self._receive(), self.outbox.run(), self._speak(), self._clock())]
         receive, write = tasks[:2]
         try:
             done, _ = await asyncio.wait({receive, write}, return_when=asyncio.FIRST_COMPLETED)
@@ -116,12 +113,12 @@ class Connection:
         if isinstance(msg, TextMessage):
             opens, spec = self.session.opens(msg), self.session.check_text(msg)
             # Credits are taken before the text can reach the engine (or a voice is prepared for it).
-            await self.rt.auth.charge(self.api_key, len(msg.text), msg.context_id)
+            await self.rt.auth.charge(self.caller, len(msg.text), msg.context_id)
             try:
                 voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
                 self._execute(self.session.text(msg, now, voice, (self.output.encoding, self.output.sample_rate)))
             except ProtocolError:
-                await self.rt.auth.refund(self.api_key, len(msg.text))
+                await self.rt.auth.refund(self.caller, len(msg.text))
                 raise
         elif isinstance(msg, FlushMessage):
             self._execute(self.session.flush(msg.context_id, now))
@@ -138,7 +135,7 @@ class Connection:
             if msg.output_format is not None:
                 self.output = OutputFormat(encoding=msg.output_format.encoding,
                                            sample_rate=msg.output_format.sample_rate or self.rt.engine.sample_rate)
-            self._outbox.put_nowait(self._ready())
+            self.outbox.put(self._ready())
 
     async def _speak(self) -> None:
         while True:
@@ -147,7 +144,7 @@ class Connection:
                 await _wait(self._wake_speaker, None)
                 continue
             self._execute(actions)
-            await self._outbox.join()
+            await self.outbox.drained()
 
     async def _clock(self) -> None:
         while True:
@@ -165,54 +162,11 @@ class Connection:
             elif isinstance(action, StopJob):
                 self.jobs.stop(action.job_id)
             else:
-                self._outbox.put_nowait(action)
+                self.outbox.put(action)
         opened, self._open_contexts = len(self.session.contexts) - self._open_contexts, len(self.session.contexts)
         self.rt.metrics.active_contexts.inc(opened)
         self._wake_speaker.set()
         self._wake_clock.set()
-
-    async def _write(self) -> None:
-        """Deliver outbound actions in order; ends when the client is gone or the session closed."""
-        while True:
-            action = await self._outbox.get()
-            try:
-                if isinstance(action, Close):
-                    await self._close(action.error, action.code)
-                    return
-                await self._deliver(action)
-            except ClientGone:
-                return
-            finally:
-                self._outbox.task_done()
-
-    async def _deliver(self, action: Action | ReadyMessage) -> None:
-        metrics = self.rt.metrics
-        if isinstance(action, SendAudio):
-            await self._send(AudioMessage(context_id=action.context_id, seq=action.seq,
-                                          audio=base64.b64encode(action.payload).decode("ascii"),
-                                          start_ms=action.start_ms, duration_ms=action.duration_ms))
-            metrics.audio_seconds.inc(action.duration_ms / 1000.0)
-        elif isinstance(action, SendMessage):
-            message = action.message
-            if message.type == "error":
-                metrics.errors.labels(message.code).inc()
-            elif message.type == "cancelled":
-                metrics.contexts.labels("cancelled").inc()
-                metrics.characters.inc(len(message.text_spoken))
-            await self._send(message)
-        elif isinstance(action, Complete):
-            done = action.message
-            if (usage := await self.rt.auth.usage(self.api_key, done.characters)) is not None:
-                done = done.model_copy(update={"usage": Usage(**usage)})
-            metrics.contexts.labels("done").inc()
-            metrics.characters.inc(done.characters)
-            if done.ttfa_ms is not None:
-                metrics.ttfa.observe(done.ttfa_ms / 1000)
-            await self._send(done)
-        elif isinstance(action, Refund):
-            await self.rt.auth.refund(self.api_key, action.characters)
-        else:
-            await self._send(action)
 
     def _ready(self) -> ReadyMessage:
         engine = self.rt.engine
@@ -220,34 +174,6 @@ class Connection:
                             output_format=OutputFormatInfo(encoding=self.output.encoding,
                                                            sample_rate=self.output.sample_rate),
                             capabilities=engine.capabilities.to_wire(), limits=self.limits.to_wire())
-
-    async def _send(self, message) -> None:
-        if self.ws.client_state is not WebSocketState.CONNECTED:
-            raise ClientGone()
-        try:
-            async with deadline(self.limits.stalled_client_timeout_s):
-                await self.ws.send_text(dump_message(message))
-        except asyncio.TimeoutError:
-            timeout = self.limits.stalled_client_timeout_s
-            log.warning("session %s: client read nothing for %g s; closing it", self.id, timeout)
-            self._execute(self.session.disconnect())  # its generation stops now, before the close
-            await self._close_socket(1008, f"client stopped reading for {timeout:g} s")
-            raise ClientGone("client stopped reading") from None
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise ClientGone(str(exc)) from None
-
-    async def _close(self, err: ProtocolError, code: int | None) -> None:
-        self.rt.metrics.errors.labels(err.code).inc()
-        await self._send(err.to_wire())
-        await self._close_socket(code or err.close_code or 1011, err.message)
-
-    async def _close_socket(self, code: int, reason: str) -> None:
-        if self.ws.client_state is WebSocketState.CONNECTED:
-            try:
-                async with deadline(CLOSE_TIMEOUT_S):
-                    await self.ws.close(code=code, reason=reason[:120])
-            except (RuntimeError, OSError, asyncio.TimeoutError):
-                pass
 
 
 async def _wait(event: asyncio.Event, timeout: float | None) -> bool:
