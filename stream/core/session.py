@@ -42,7 +42,7 @@ from stream.core.limits import Limits
 from stream.core.phrase_audio import AudioPiece, PhraseAudioFactory
 from stream.core.protocol import GenerationSettings, TextMessage, VoiceSpec
 from stream.core.rate_limit import TokenBucket
-from stream.core.segmenter import PhraseCutter
+from stream.core.segmenter import PhraseCutter, SynthesisRate
 from stream.core.server_messages import CancelledMessage, DoneMessage, PhraseMessage
 from stream.core.speech_policy import SpeechPolicy
 from stream.core.synthesis import SynthesisRequest, Voice
@@ -67,6 +67,8 @@ class Session:
         self._bucket = TokenBucket(limits.messages_per_second, now)
         self._last_activity = now
         self._jobs: dict[int, str] = {}      # job id -> context id, for jobs not yet finished
+        self._started: dict[int, tuple[float, int]] = {}  # job id -> (started at, characters), until produced
+        self.synthesis = SynthesisRate()      # the engine's pace as this session sees it; tunes the cutter
         self._produced: set[int] = set()      # jobs whose engine has finished producing chunks
         self._next_job = 0
         self.ended = False                    # closed (idle, shutdown) or disconnected: no more actions
@@ -117,7 +119,7 @@ class Session:
                 raise ValueError("opening a context needs a resolved voice")
             ctx = self._open(msg.context_id, msg.voice, msg.generation, voice, output, now)
         ctx.characters += len(msg.text)
-        ctx.cutter.set_audio_ahead(ctx.audio_ahead_s(now))
+        self._hint(ctx, now)
         ctx.take(ctx.cutter.push(msg.text, now))
         return self._progress(now)
 
@@ -179,7 +181,9 @@ class Session:
         if self.ended or context_id is None:
             return []
         self._produced.add(job_id)
-        return self._prefetch(self.contexts[context_id])
+        if (started := self._started.pop(job_id, None)) is not None:
+            self.synthesis.observe(started[1], now - started[0])
+        return self._prefetch(self.contexts[context_id], now)
 
     def job_ended(self, job_id: int, now: float) -> list[Action]:
         """Every chunk of the job being read went out: close the phrase and move on."""
@@ -214,7 +218,7 @@ class Session:
             return [*self._stop_all(), Close(IdleTimeout(f"session: no message for {self.limits.idle_timeout_s:g} s"))]
         for ctx in self.contexts.values():
             if ctx.state is ContextState.OPEN and ctx.cutter.pending:
-                ctx.cutter.set_audio_ahead(ctx.audio_ahead_s(now))
+                self._hint(ctx, now)
                 ctx.take(ctx.cutter.tick(now))
         return self._progress(now)
 
@@ -229,7 +233,7 @@ class Session:
                 continue
             if ctx.phrases_made and ctx.first_audio_at is not None:  # held while the listener has audio queued
                 starving_at = (ctx.first_audio_at + ctx.audio_ms() / 1000.0
-                               - ctx.cutter.config.ahead_starving_s + _HOLD_EPSILON_S)
+                               - ctx.cutter.starving_below_s() + _HOLD_EPSILON_S)
                 release = max(release, starving_at)
             deadlines.append(release)
         return min(deadlines, default=None)
@@ -266,13 +270,13 @@ class Session:
         actions: list[Action] = []
         while not self.ended and (ctx := self.head()) is not None:
             if ctx.in_flight is not None:
-                actions += self._prefetch(ctx)
+                actions += self._prefetch(ctx, now)
                 break
             if ctx.phrases:
                 phrase = ctx.phrases.popleft()
                 ctx.in_flight = phrase
                 if phrase.speak and phrase.index not in ctx.jobs:
-                    actions.append(self._start(ctx, phrase))
+                    actions.append(self._start(ctx, phrase, now))
                 actions.append(SendMessage(PhraseMessage(context_id=ctx.id, index=phrase.index, text=phrase.text,
                                                          start_ms=round(ctx.audio_ms(), 2))))
                 if phrase.speak:
@@ -287,7 +291,7 @@ class Session:
             self._forget(ctx, ContextState.DONE, now)
         return actions
 
-    def _prefetch(self, ctx: Context) -> list[Action]:
+    def _prefetch(self, ctx: Context, now: float) -> list[Action]:
         """Start the next phrase once the current phrase's synthesis has finished producing."""
         current = ctx.in_flight
         if current is None or ctx.jobs.get(current.index) not in self._produced or not ctx.phrases:
@@ -295,14 +299,21 @@ class Session:
         nxt = ctx.phrases[0]
         if not nxt.speak or nxt.index in ctx.jobs:
             return []
-        return [self._start(ctx, nxt)]
+        return [self._start(ctx, nxt, now)]
 
-    def _start(self, ctx: Context, phrase: Phrase) -> StartJob:
+    def _hint(self, ctx: Context, now: float) -> None:
+        """What the cutter weighs before cutting: audio the listener has queued, the engine's pace."""
+        ctx.cutter.set_audio_ahead(ctx.audio_ahead_s(now))
+        if self.synthesis.seconds_per_char is not None:
+            ctx.cutter.set_synthesis_rate(self.synthesis.seconds_per_char)
+
+    def _start(self, ctx: Context, phrase: Phrase, now: float) -> StartJob:
         job_id = self._next_job
         self._next_job += 1
         first = ctx.first_audio_at is None and not ctx.spoken and not ctx.jobs
         ctx.jobs[phrase.index] = job_id
         self._jobs[job_id] = ctx.id
+        self._started[job_id] = (now, len(phrase.speak))
         request = SynthesisRequest(text=phrase.speak, voice=ctx.engine_voice, generation=ctx.generation,
                                    first_in_context=first)
         runs_out = None if ctx.first_audio_at is None else ctx.first_audio_at + ctx.audio_ms() / 1000.0
@@ -360,6 +371,7 @@ class Session:
     def _forget_job(self, ctx: Context, phrase_index: int) -> None:
         job_id = ctx.jobs.pop(phrase_index)
         self._jobs.pop(job_id, None)
+        self._started.pop(job_id, None)
         self._produced.discard(job_id)
 
     def _forget(self, ctx: Context, state: ContextState, now: float) -> None:

@@ -249,3 +249,17 @@ def test_done_carries_only_what_the_session_knows():
     done = [a for a in s.actions if isinstance(a, Complete)][0].message
     assert done.usage is None                     # the driver adds usage for metered keys
     assert not of(s.actions, Refund)
+
+
+def test_the_session_learns_the_engines_pace_and_releases_a_stall_earlier_for_a_slow_engine():
+    s = Script()
+    s.text("a", "One two three.")       # 14 characters to synthesize
+    s.flush("a")
+    s.now = 1.4
+    s.chunk(3 * RATE)                    # 3 s of audio from t=1.4
+    s.produced()                         # took 1.4 s for 14 characters: 0.1 s per character
+    assert s.session.synthesis.seconds_per_char == pytest.approx(0.1)
+    s.ended()
+    s.text("a", "and then")              # 8 characters pending: needs about 0.8 s to synthesize
+    queued_until = 1.4 + 3.0 + PAUSE / RATE
+    assert s.session.next_deadline() == pytest.approx(queued_until - (0.5 + 0.8), abs=0.01)
