@@ -76,12 +76,7 @@ def test_a_request_without_a_key_is_told_every_form(keyed):
     assert all(form in message for form in ("x-api-key", "Authorization: Bearer", "api_key query parameter"))
 
 
-WEBSOCKET_DRIVER_PENDING = pytest.mark.xfail(
-    strict=True, reason="the websocket driver reads the key with credentials.request_key after the lead's rewrite")
-
-
-@pytest.mark.parametrize("form", [CredentialForm.X_API_KEY, pytest.param(CredentialForm.BEARER, marks=WEBSOCKET_DRIVER_PENDING),
-                                  CredentialForm.QUERY])
+@pytest.mark.parametrize("form", list(CredentialForm))
 async def test_the_websocket_takes_the_key_in_every_form(keyed, form):
     headers, query = forms(KEY)[form]
     url = keyed.ws_url + ("?" + str(QueryParams(query)) if query else "")
@@ -90,8 +85,7 @@ async def test_the_websocket_takes_the_key_in_every_form(keyed, form):
     await peer.close()
 
 
-@pytest.mark.parametrize("form", [pytest.param(CredentialForm.X_API_KEY), pytest.param(CredentialForm.BEARER, marks=WEBSOCKET_DRIVER_PENDING),
-                                  pytest.param(CredentialForm.QUERY, marks=WEBSOCKET_DRIVER_PENDING)])
+@pytest.mark.parametrize("form", list(CredentialForm))
 async def test_the_websocket_refusal_names_the_form(keyed, form):
     headers, query = forms(WRONG)[form]
     url = keyed.ws_url + ("?" + str(QueryParams(query)) if query else "")

@@ -32,6 +32,7 @@ from stream.core.protocol import (
 from stream.core.server_messages import OutputFormatInfo, ReadyMessage
 from stream.core.session import Session
 from stream.deadline import deadline
+from stream.server.credentials import authenticate, request_key
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
 from stream.server.synthesis_jobs import SynthesisJobs
@@ -59,7 +60,7 @@ class Connection:
         await self.ws.accept()
         try:
             self.outbox.caller = await asyncio.to_thread(  # a key lookup reads the database: off the loop
-                self.rt.auth.authenticate, self.ws.headers.get("x-api-key") or self.ws.query_params.get("api_key"))
+                authenticate, self.rt.auth, request_key(self.ws.headers, self.ws.query_params))
             self.rt.sessions.admit(self)
         except (Unauthorized, RateLimited) as err:
             err.fatal = True  # refused at the door: nothing to keep open
