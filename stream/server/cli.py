@@ -20,11 +20,11 @@ CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and 
 def _serve(args: argparse.Namespace) -> int:
     import ipaddress
 
-    import uvicorn
-
     from stream.engines.registry import EngineLoadError
     from stream.server.app import create_app
+    from stream.server.log_redaction import configure_logging
     from stream.server.runtime import build_runtime
+    from stream.server.serving import startup_lines, uvicorn_config
     from stream.storage import DatabaseUrlError
 
     settings = from_env()
@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.api_keys = tuple(args.api_key)
     if args.no_watermark:
         settings.watermark = False
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.api_keys)   # before anything logs: every line redacted
     log = logging.getLogger("voicewire")
     try:
         runtime = build_runtime(settings)
@@ -51,16 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
         loopback = settings.host == "localhost"
     if not runtime.auth.required and not loopback:
         log.warning("no API keys configured and bound to %s: anyone who can reach it can use it", settings.host)
-    log.info("listening on ws://%s:%d/v1/stream", settings.host, settings.port)
-    config = uvicorn.Config(
-        create_app(runtime),
-        host=settings.host,
-        port=settings.port,
-        ws="stream.server.ws_protocol:WebSocketProtocol",
-        ws_max_size=settings.limits.max_frame_bytes * 2,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
-    )
+    for line in startup_lines(settings, runtime.auth):
+        log.info("%s", line)
+    config = uvicorn_config(create_app(runtime), settings)
     _graceful_server(config, runtime).run()
     return 0
 

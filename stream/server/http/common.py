@@ -1,7 +1,8 @@
 """What both HTTP speech endpoints share: the route class (the voices API's too), auth, credits, voices
 and the audio response.
 
-A request's life: the body is capped (413); the caller is authenticated (401), before the body is
+A request's life: the body is capped (413), a gzip body decoded within the cap and other codings
+refused (415); the caller is authenticated (401, the key in any form `credentials` accepts), before the body is
 validated (422 naming the field and rule); the text is checked against the per-turn limit (413);
 its credits are taken (402) before the voice is prepared or any inference starts; then it is spoken along
 the websocket's path (`speech.speak`) into an audio file (`containers.FileEncoder`). A streamed
@@ -27,9 +28,11 @@ from pydantic import BaseModel
 
 from stream.accounts.auth import Caller
 from stream.audio.containers import FORMATS, FileEncoder, output_rate
-from stream.core.errors import BodyTooLarge, InvalidJson, ProtocolError, TextTooLong, Unsupported
+from stream.core.errors import BadEncoding, BodyTooLarge, InvalidJson, ProtocolError, TextTooLong, Unsupported
 from stream.core.protocol import GenerationSettings, describe_error
 from stream.engines.base import Voice
+from stream.server import credentials
+from stream.server.http.content_encoding import ACCEPTED, BoundedGunzip, is_gzip
 from stream.server.one_shot import speak
 from stream.server.runtime import Runtime
 
@@ -40,10 +43,11 @@ ErrorBody = Callable[[ProtocolError, str | None], dict]
 
 
 class _CappedBody(HTTPException):
-    """Raised while FastAPI reads the body; FastAPI lets HTTPException through its body parsing."""
+    """Raised while FastAPI reads the body (over the cap, or undecodable); FastAPI lets
+    HTTPException through its body parsing."""
 
-    def __init__(self, error: BodyTooLarge) -> None:
-        super().__init__(status_code=413, detail=error.message)
+    def __init__(self, error: BodyTooLarge | BadEncoding) -> None:
+        super().__init__(status_code=error.http_status, detail=error.message)
         self.error = error
 
 
@@ -77,8 +81,10 @@ def api_route(error_body: ErrorBody) -> type[APIRoute]:
                     if declared.isdigit() and int(declared) > limit:
                         raise BodyTooLarge(f"body: {declared} bytes is over the {limit}-byte limit")
                     # Before the body is even validated: an unauthenticated caller learns nothing more.
-                    request.state.caller = await asyncio.to_thread(runtime.auth.authenticate, request_key(request))
-                    response = await handler(_CappedRequest(request.scope, request.receive, limit))
+                    key = credentials.request_key(request.headers, request.query_params)
+                    request.state.caller = await asyncio.to_thread(credentials.authenticate, runtime.auth, key)
+                    gzipped = is_gzip(request.headers.get("content-encoding"))
+                    response = await handler(_CappedRequest(request.scope, request.receive, limit, gzipped))
                 except _CappedBody as exc:
                     response = error_response(exc.error, None, error_body, runtime)
                 except RequestValidationError as exc:
@@ -95,17 +101,24 @@ def api_route(error_body: ErrorBody) -> type[APIRoute]:
 
 
 class _CappedRequest(Request):
-    def __init__(self, scope, receive, limit: int) -> None:
+    def __init__(self, scope, receive, limit: int, gzipped: bool) -> None:
         super().__init__(scope, receive)
         self._limit = limit
+        self._gzipped = gzipped
 
     async def stream(self) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in super().stream():
-            seen += len(chunk)
-            if seen > self._limit:
-                raise _CappedBody(BodyTooLarge(f"body: over the {self._limit}-byte limit"))
-            yield chunk
+        gunzip = BoundedGunzip(self._limit) if self._gzipped else None
+        try:
+            async for chunk in super().stream():
+                seen += len(chunk)
+                if seen > self._limit:
+                    raise BodyTooLarge(f"body: over the {self._limit}-byte limit")
+                yield chunk if gunzip is None else gunzip.feed(chunk)
+            if gunzip is not None:
+                gunzip.finish()
+        except (BodyTooLarge, BadEncoding) as exc:
+            raise _CappedBody(exc) from None
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -130,16 +143,9 @@ def parse_json(body: bytes) -> Any:
 def error_response(err: ProtocolError, field: str | None, error_body: ErrorBody, runtime: Runtime) -> JSONResponse:
     runtime.metrics.errors.labels(code=err.code).inc()
     headers = {"www-authenticate": "Bearer"} if err.http_status == 401 else None
+    if isinstance(err, BadEncoding):
+        headers = {"accept-encoding": ACCEPTED}   # RFC 9110: a 415 for a coding names the ones accepted
     return JSONResponse(error_body(err, field), status_code=err.http_status, headers=headers)
-
-
-def request_key(request: Request) -> str | None:
-    """The API key of a request: `x-api-key`, or `Authorization: Bearer` (what OpenAI clients send)."""
-    key = request.headers.get("x-api-key")
-    if key is not None:
-        return key
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def describe_generation_fields(schema: dict) -> None:
