@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from livekit.agents import APIStatusError
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 
 from agent_adapters.livekit_tts import TTS
 from clients import llm_deltas
+from tests import deprecations
 from tests.test_adapters_pipecat import LONG, REPLY, cancelled_contexts
+
+
+@pytest.fixture(autouse=True)
+def deprecations_fail():
+    """LiveKit's deprecations raise where they are called (tests/deprecations.py)."""
+    with deprecations.raised():
+        yield
 
 
 async def test_stream_pushes_aligned_audio_and_timed_words(server):
