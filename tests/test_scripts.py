@@ -101,3 +101,13 @@ def test_scripts_test_says_what_it_would_install_with_apt_and_how_when_not_root(
 
 def test_ci_runs_the_readme_test_command():
     assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_readme_names_what_scripts_test_installs_with_apt_and_what_to_do_when_not_root():
+    packages = re.findall(r"missing\+=\((\S+)\)", (ROOT / "scripts" / "test").read_text())
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Quickstart")
+    quickstart = readme[start:readme.index("\n## ", start)]
+    assert packages == ["chromium", "libportaudio2"]
+    assert all(f"`{package}`" in quickstart for package in packages)
+    assert f"sudo apt-get install {' '.join(packages)}" in quickstart and "Not root?" in quickstart
