@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from stream.audio.phrase_audio import ShapedPhraseAudio
-from stream.core.actions import Action, Complete, SendAudio, SendMessage, StartJob, StopJob
+from stream.core.actions import Action, Complete, SendAudio, SendMessage
 from stream.core.errors import InternalError
 from stream.core.protocol import GenerationSettings
 from stream.core.session import Session
@@ -38,20 +38,10 @@ async def speak(runtime: Runtime, text: str, voice: Voice, generation: Generatio
     session = Session(runtime.settings.limits, runtime.engine.policy,
                       lambda _encoding, _rate: ShapedPhraseAudio(rate), time.monotonic())
     outbound: deque[Action] = deque()
-
-    def execute(actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, StartJob):
-                jobs.start(action)
-            elif isinstance(action, StopJob):
-                jobs.stop(action.job_id)
-            else:
-                outbound.append(action)
-
-    jobs = SynthesisJobs(runtime, session, execute)
+    jobs = SynthesisJobs(runtime, session, lambda actions: outbound.extend(jobs.run(actions)))
     try:
-        execute(session.say("speech", text, voice, generation, ("pcm_f32le", rate), time.monotonic(),
-                            SPEECH_CHARS_PER_S))
+        outbound.extend(jobs.run(session.say("speech", text, voice, generation, ("pcm_f32le", rate), time.monotonic(),
+                                             SPEECH_CHARS_PER_S)))
         while True:
             while outbound:
                 action = outbound.popleft()
@@ -65,6 +55,6 @@ async def speak(runtime: Runtime, text: str, voice: Voice, generation: Generatio
             actions = await jobs.step()
             if actions is None:  # every phrase is cut up front, so a phrase in flight always has a job
                 raise InternalError("speech: the session stopped reading before the text was spoken")
-            execute(actions)
+            outbound.extend(jobs.run(actions))
     finally:
         jobs.stop_all()

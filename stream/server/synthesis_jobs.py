@@ -1,8 +1,9 @@
 """Carries out the session's job actions on the engine's executor and feeds engine events back.
 
-Shared by both drivers (websocket and one-shot HTTP): `start`/`stop` execute `StartJob`/`StopJob`
-at once; `step` reads one event (a chunk, the end, a failure) of the job the session is reading
-now and hands it to the session, returning the actions that follow.
+Shared by both drivers (websocket and one-shot HTTP): `run` executes `StartJob`/`StopJob` at once
+and hands back the other actions for the driver to deliver; `step` reads one event (a chunk, the
+end, a failure) of the job the session is reading now and hands it to the session, returning the
+actions that follow.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream.core.actions import Action, StartJob
+from stream.core.actions import Action, StartJob, StopJob
 from stream.core.errors import InternalError, ProtocolError
 from stream.core.session import Session
 from stream.inference.chunk_stream import ChunkStream, open_stream
@@ -37,6 +38,18 @@ class SynthesisJobs:
         self._execute = execute
         self._jobs: dict[int, _Job] = {}
         self.failure: ProtocolError | None = None   # the last engine failure, with its own error type
+
+    def run(self, actions: list[Action]) -> list[Action]:
+        """Start and stop jobs now; return the remaining actions, in order, for the driver."""
+        rest = []
+        for action in actions:
+            if isinstance(action, StartJob):
+                self.start(action)
+            elif isinstance(action, StopJob):
+                self.stop(action.job_id)
+            else:
+                rest.append(action)
+        return rest
 
     def start(self, action: StartJob) -> None:
         limits = self._rt.settings.limits

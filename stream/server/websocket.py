@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 
 from stream.accounts.auth import Caller
 from stream.audio.phrase_audio import EncodedPhraseAudio
-from stream.core.actions import Action, Close, SendMessage, StartJob, StopJob
+from stream.core.actions import Action, Close, SendMessage
 from stream.core.errors import MessageTooLarge, ProtocolError, RateLimited, Unauthorized
 from stream.core.protocol import (
     CancelMessage,
@@ -157,13 +157,8 @@ class Connection:
 
     # -- outputs ------------------------------------------------------------------------------
     def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, StartJob):
-                self.jobs.start(action)
-            elif isinstance(action, StopJob):
-                self.jobs.stop(action.job_id)
-            else:
-                self.outbox.put(action)
+        for action in self.jobs.run(actions):
+            self.outbox.put(action)
         opened, self._open_contexts = len(self.session.contexts) - self._open_contexts, len(self.session.contexts)
         self.rt.metrics.active_contexts.inc(opened)
         self._wake_speaker.set()
