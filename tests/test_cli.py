@@ -98,3 +98,21 @@ def test_version_is_the_installed_distributions():
 
     done = subprocess.run([*VOICEWIRE, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"voicewire {version('voicewire')}"
+
+
+def test_serve_help_names_the_environment_variable_of_every_flag():
+    import argparse
+    import re
+    from dataclasses import fields
+
+    from stream.cli import build_parser
+    from stream.settings import Settings
+
+    done = subprocess.run([*VOICEWIRE, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert "(env VOICEWIRE_PORT)" in done.stdout and "(env VOICEWIRE_API_KEYS, comma-separated)" in done.stdout
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    variables = {f"VOICEWIRE_{f.name.upper()}" for f in fields(Settings)}
+    for action in sub.choices["serve"]._actions:
+        if action.dest != "help":
+            named = re.search(r"\(env (VOICEWIRE_[A-Z_]+)", action.help or "")
+            assert named and named.group(1) in variables, action.option_strings  # a variable from_env reads

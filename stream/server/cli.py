@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import fields
 
 from stream.deadline import deadline
 from stream.engines.registry import ENGINE_NAMES
-from stream.settings import from_env
+from stream.settings import Settings, from_env
 
 SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, open sessions get this long for their final messages
 CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and answer the close frame
@@ -95,6 +96,19 @@ def _graceful_server(config, runtime):
     return GracefulServer(config)
 
 
+# flags whose variable is not simply VOICEWIRE_<DEST>
+ENV_OF_FLAG = {"api_key": "VOICEWIRE_API_KEYS, comma-separated", "no_watermark": "VOICEWIRE_WATERMARK=0"}
+
+
+def _name_env_vars(parser: argparse.ArgumentParser) -> None:
+    """End each flag's help with its `VOICEWIRE_*` variable, from the Settings field the flag sets, so
+    `serve --help` and `from_env` cannot disagree."""
+    env = {f.name: f"VOICEWIRE_{f.name.upper()}" for f in fields(Settings)} | ENV_OF_FLAG
+    for action in parser._actions:
+        if action.dest in env:
+            action.help = f"{action.help} (env {env[action.dest]})"
+
+
 def add_server_commands(sub: argparse._SubParsersAction) -> None:
     """Register `serve` and `keys`, the commands that run or manage a server on this machine."""
     serve = sub.add_parser("serve", help="run the streaming server")
@@ -111,6 +125,7 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
+    _name_env_vars(serve)
     serve.set_defaults(func=_serve)
 
     from stream.server.keys_command import add_keys_parser
