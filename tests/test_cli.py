@@ -109,7 +109,8 @@ def test_serve_help_names_the_environment_variable_of_every_flag():
     from stream.settings import Settings
 
     done = subprocess.run([*VOICEWIRE, "serve", "--help"], capture_output=True, text=True, timeout=60)
-    assert "(env VOICEWIRE_PORT)" in done.stdout and "(env VOICEWIRE_API_KEYS, comma-separated)" in done.stdout
+    shown = " ".join(done.stdout.split())  # argparse wraps help lines
+    assert "(env VOICEWIRE_PORT)" in shown and "(env VOICEWIRE_API_KEYS, comma-separated)" in shown
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     variables = {f"VOICEWIRE_{f.name.upper()}" for f in fields(Settings)}
     for action in sub.choices["serve"]._actions:
