@@ -133,7 +133,14 @@ class RoundRobinExecutor(Executor):
 
 
 class RoundRobinPiper(PiperEngine):
-    """Piper whose requests run on the round-robin executor instead of the thread pool."""
+    """Piper cut into 50 ms chunks (so requests interleave chunk by chunk), with its requests on the
+    round-robin executor instead of the thread pool."""
+
+    def synthesize(self, request: SynthesisRequest, cancel: threading.Event) -> Iterator[np.ndarray]:
+        step = int(self.sample_rate * 0.05)
+        for audio in super().synthesize(request, cancel):
+            for start in range(0, len(audio), step):
+                yield audio[start:start + step]
 
     def create_executor(self, workers: int) -> Executor:
         return RoundRobinExecutor(self.synthesize)

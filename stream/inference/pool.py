@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from stream.core.synthesis import SynthesisRequest
-from stream.inference.chunk_stream import ChunkStream
 from stream.inference.executor import ChunkSink, Executor, RequestHandle
 
 log = logging.getLogger("voicewire.workers")
 
 Synthesize = Callable[[SynthesisRequest, threading.Event], Iterator[np.ndarray]]
 """An engine's `synthesize`: yields a phrase's chunks, stopping within one chunk once the event is set."""
+
 
 class _State(enum.Enum):
     QUEUED = "queued"      # waiting for a worker
@@ -194,19 +194,6 @@ class InferencePool(Executor):
         if self._closed:
             raise RuntimeError("inference pool is shut down")
         self._tasks.put(request.entry(next(self._order)))
-
-    def stream(self, produce: Callable[[threading.Event], Iterator[np.ndarray]], cancel: threading.Event,
-               lookahead: int = 4, stall_timeout_s: float = 60.0, priority: int = 1) -> ChunkStream:
-        """Transitional, until the drivers call `open_stream`: run `produce(<the request's cancel>)`.
-
-        `cancel` is ignored (the request has its own); delete this once no driver calls it.
-        """
-        return ChunkStream(lambda sink: self._queue(_PoolRequest(self, produce, sink, priority, None)),
-                           lookahead=lookahead, stall_timeout_s=stall_timeout_s)
-
-    def _queue(self, request: _PoolRequest) -> _PoolRequest:
-        self.enqueue(request)
-        return request
 
     def replace_hung_worker(self, thread: threading.Thread) -> None:
         """Start a thread in place of `thread`, stuck in an engine call (at most `workers` replaced at once)."""

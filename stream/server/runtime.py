@@ -32,11 +32,6 @@ class Runtime:
     storage: Storage            # keys, voices, usage; `--database-url`
     engine_reason: str = ""
 
-    @property
-    def pool(self) -> Executor:
-        """Transitional name of `executor`, for the drivers' `pool.stream(...)`; delete with that call."""
-        return self.executor
-
     def close(self) -> None:
         self.executor.shutdown()
         self.storage.close()
