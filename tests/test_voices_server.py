@@ -19,9 +19,12 @@ import soundfile as sf
 
 pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed (pip install 'voicewire[chatterbox]')")
 
-from stream.audio.reference import decode_base64, decode_clip  # noqa: E402
+from stream.audio.reference import (  # noqa: E402
+    audio_digest,
+    decode_base64,
+    decode_clip,
+)
 from stream.core.errors import BadAudio  # noqa: E402
-from stream.engines.chatterbox.conditioning_cache import audio_digest  # noqa: E402
 from stream.settings import Limits, Settings  # noqa: E402
 from stream.storage import PROPAGATION_BOUND_S  # noqa: E402
 from tests.chatterbox_checkpoint import shared_engine, speechlike_clip  # noqa: E402

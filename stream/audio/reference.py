@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 from dataclasses import dataclass
 
@@ -79,3 +80,10 @@ def decode_clip(data: bytes, limits: Limits, field: str = "reference_audio") -> 
     if float(np.abs(mono).max()) < SILENCE_PEAK:
         raise BadAudio(f"{field}: the clip is silent")
     return ReferenceClip(mono, int(sample_rate), fmt)
+
+
+def audio_digest(audio: np.ndarray, sample_rate: int) -> str:
+    """Content hash of a decoded clip: equal samples at an equal rate give an equal digest."""
+    digest = hashlib.sha256(f"{sample_rate}:".encode())
+    digest.update(np.ascontiguousarray(audio, dtype=np.float32).tobytes())
+    return digest.hexdigest()

@@ -20,11 +20,10 @@ import asyncio
 import secrets
 import time
 
-from stream.audio.reference import ReferenceClip, decode_base64, decode_clip
+from stream.audio.reference import ReferenceClip, audio_digest, decode_base64, decode_clip
 from stream.core.errors import ProtocolError, Unsupported, VoiceNotFound
 from stream.core.protocol import InlineVoice, VoiceSpec
 from stream.engines.base import Engine, Voice
-from stream.engines.chatterbox.conditioning_cache import audio_digest
 from stream.settings import Settings
 from stream.storage import Change, SharedRecordCache, Storage, StoredVoice, Topic
 

@@ -18,18 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import numpy as np
-
 log = logging.getLogger("voicewire.conditioning")
 
 T = TypeVar("T")
-
-
-def audio_digest(audio: np.ndarray, sample_rate: int) -> str:
-    """Content hash of a decoded clip: equal samples at an equal rate give an equal digest."""
-    digest = hashlib.sha256(f"{sample_rate}:".encode())
-    digest.update(np.ascontiguousarray(audio, dtype=np.float32).tobytes())
-    return digest.hexdigest()
 
 
 class ConditioningCache(Generic[T]):

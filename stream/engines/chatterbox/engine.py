@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.audio.reference import audio_digest
 from stream.core.errors import BadAudio, Unsupported, VoiceNotFound
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
 from stream.engines.chatterbox import conditioning as cond_mod
-from stream.engines.chatterbox.conditioning_cache import ConditioningCache, audio_digest
+from stream.engines.chatterbox.conditioning_cache import ConditioningCache
 from stream.engines.chatterbox.decoding import PhraseDecoder
 from stream.engines.chatterbox.loading import LoadedModel, load_model, variant_spec
 from stream.engines.chatterbox.policy import POLICY
