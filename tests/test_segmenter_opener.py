@@ -1,8 +1,9 @@
-"""A short opening sentence goes out alone, and "!"/"?" openers the moment their mark arrives.
+"""A short opening sentence goes out alone, and "!"/"?"/clause openers the moment their mark arrives.
 
 With `release_opener` the first phrase takes a sentence end at any length ("Done.", "Halt!"), and a
-plain exclamation or question is released on the delta that carries its mark, without waiting a
-token for the next word. Partition and chunking invariance hold as for every other rule.
+plain exclamation, question or clause (once `first_min_words` are in) is released on the delta that
+carries its mark, without waiting a token for the next word. Partition and chunking invariance hold
+as for every other rule.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from stream.core.segmenter import CutterConfig, PhraseCutter
 from tests.test_segmenter import FAST, SMALL, aheads, run, splits, words
 
 OPENER = replace(SMALL, release_opener=True)
+CLAUSES = replace(OPENER, first_min_words=2)  # as Piper: a two-word clause may open a reply
 WITHOUT = SMALL
 
 
@@ -71,6 +73,31 @@ def test_only_the_first_phrase_is_released_early() -> None:
 def test_a_doubled_mark_keeps_the_partition() -> None:
     text = "What?! No way."
     assert "".join(run(OPENER, list(text))) == text and run(OPENER, list(text)) == run(OPENER, [text])
+
+
+def test_a_clause_opener_goes_out_with_its_comma() -> None:
+    steps = released_with(CLAUSES, ["Your", " order", ",", " number", " 48", "213"])
+    assert steps[2] == (",", ["Your order,"])
+
+
+@pytest.mark.parametrize(("text", "first"), [
+    ("Hmm, that recipe serves four.", "Hmm, that recipe serves four."),  # one word: below first_min_words
+    ("At 10:30, we leave.", "At 10:30, "),                            # digits: decided by the next word
+    ("About 1,000 people came, all told.", "About 1,000 people came,"),  # the number's comma is no cut
+    ("Open https://example.com now, please.", "Open https://example.com now,"),
+    ('"Well, then," she said.', '"Well, then," '),                     # inside a quote: the next word decides
+])
+def test_only_a_clause_mark_after_a_plain_word_is_taken_at_once(text: str, first: str) -> None:
+    assert run(CLAUSES, [text])[0] == first
+
+
+@FAST
+@given(splits(), aheads)
+def test_partition_and_chunking_invariance_hold_with_clause_openers(case, ahead) -> None:
+    text, deltas = case
+    phrases = run(CLAUSES, deltas, ahead)
+    assert "".join(phrases) == text and all(phrases)
+    assert phrases == run(CLAUSES, [text], ahead) == run(CLAUSES, list(text), ahead)
 
 
 @FAST

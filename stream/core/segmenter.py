@@ -27,6 +27,7 @@ _CLOSE_BRACKETS = frozenset(")]}）")
 _WORD_LEAD = "*_\"'([{`~<>«“‘¿¡"
 _QUOTE_OPENERS = frozenset("\"“‘«([{（*_`~")   # something a later character may still close
 _QUOTE_AT_WORD = re.compile(r"(?:^|\s)'")      # a single quote opening a word, not an apostrophe
+_URL_SCHEMES = frozenset("http https ftp ftps mailto file tel sms ws wss".split())
 
 # A period after these never ends a sentence: titles precede a name, the rest precede more text.
 _NEVER_FINAL = frozenset(
@@ -346,6 +347,9 @@ class PhraseCutter:
                     return i + 1
             elif c in _CLAUSE_SPACED or c in _CLAUSE_UNSPACED:
                 self._run = ("clause", i)
+                if (c in _CLAUSE_SPACED and self._words >= self.config.first_min_words
+                        and self._opener_ends_here(buf, i, clause=True)):
+                    return i + 1
         elif c in _TERMINALS or c in _CJK_TERMINALS:
             self._run = ("term", self._run[1])
         return None
@@ -428,17 +432,22 @@ class PhraseCutter:
             return 0  # "1." opens a numbered list item
         return _SENTENCE
 
-    def _opener_ends_here(self, buf: str, i: int) -> bool:
-        """A first phrase that is a plain exclamation or question ("Halt!", "Ready?") ends at its mark.
+    def _opener_ends_here(self, buf: str, i: int, clause: bool = False) -> bool:
+        """A first phrase that is a plain exclamation, question or clause ("Halt!", "Ready?", "Your
+        order,") ends at its mark.
 
-        Unlike a period, "!" and "?" after a plain word need no next word to be a sentence end; they
-        are released only when nothing opened earlier (a quote, bracket, emphasis or code) could
-        still be closed after the mark (`"Stop!" she said`, `**Halt!**`).
+        Unlike a period ("example.com", "Dr."), "!" and "?" after a plain word need no next word to
+        be a sentence end, nor "," ";" ":" after a word of two letters or more to be a clause mark
+        (numbers, times, "https:" and drive letters aside). They are released only when nothing
+        opened earlier (a quote, bracket, emphasis or code) could still be closed after the mark
+        (`"Stop!" she said`, `**Halt!**`).
         """
         if not (self._first and self.config.release_opener) or self._token_start < 0:
             return False
         word = buf[self._token_start:i]
         before = buf[:self._token_start]
+        if clause and (len(word) < 2 or word.lower() in _URL_SCHEMES):
+            return False
         return (word[:1].isalpha() and word.replace("'", "").replace("’", "").isalpha()
                 and not any(ch in _QUOTE_OPENERS for ch in before) and not _QUOTE_AT_WORD.search(before))
 
