@@ -29,7 +29,7 @@ class ClientCommand:
 
 CLIENT_COMMANDS: dict[str, ClientCommand] = {
     "say": ClientCommand("clients.say", "add_say_parser", "speak text through a running voicewire server"),
-    "chat": ClientCommand("clients.chat", "add_chat_parser",
+    "chat": ClientCommand("agent_adapters.chat", "add_chat_parser",
                           "terminal voice chat: an LLM's replies spoken through the speakers"),
     "voices": ClientCommand("clients.voices_command", "add_voices_parser",
                             "list the voices of a running voicewire server"),

@@ -90,6 +90,7 @@ def test_typing_while_it_speaks_interrupts(server, null_audio_env):
                        env=null_audio_env)
     chat.type("Say something")
     chat.expect("[TTFA ")
+    time.sleep(1.0)  # "Sure!" is spoken at once; let a few more of the reply's words stream before barging in
     chat.type("Wait, stop")
     interrupted = chat.expect("[interrupted after ")
     heard, total = int(interrupted.split()[2]), int(interrupted.split()[4])

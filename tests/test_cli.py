@@ -90,7 +90,7 @@ def test_help_lists_every_command_and_only_the_chosen_client_command_is_imported
     assert serve.stdout.strip() == "[]", serve.stderr  # the server never loads client code
     say = subprocess.run([sys.executable, "-c", probe.format("say", ["say", "hi"])], capture_output=True,
                          text=True, timeout=60)
-    assert "'clients.say'" in say.stdout and "'clients.chat'" not in say.stdout, say.stderr
+    assert "'clients.say'" in say.stdout and "'agent_adapters.chat'" not in say.stdout, say.stderr
 
 
 def test_version_is_the_installed_distributions():

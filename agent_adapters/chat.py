@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from agent_adapters.llm_stream import ReplySpeech, speak_stream
-from agent_adapters.openai_stream import openai_reply
+from clients.client import AudioEvent, PhraseEvent, ServerError, VoicewireClient
+from clients.endpoint import CONNECTION_ERRORS, add_server_options, describe_failure, resolve
+from clients.tokens import llm_deltas, paced
 from stream.audio.codecs import decode_samples
 
-from .client import AudioEvent, PhraseEvent, ServerError, VoicewireClient
-from .endpoint import CONNECTION_ERRORS, add_server_options, describe_failure, resolve
-from .tokens import llm_deltas, paced
+from .llm_stream import ReplySpeech, speak_stream
+from .openai_stream import openai_reply
 
 SYSTEM_PROMPT = "You are a friendly voice assistant. Answer in two or three short spoken sentences."
 SCRIPTED_REPLIES = (
@@ -215,7 +215,7 @@ async def chat(args: argparse.Namespace, url: str, stdin: TextIO = sys.stdin, ou
             return await Chat(args, client, None, out).run(lines)
         import sounddevice
 
-        from .playback import SpeakerOutput
+        from clients.playback import SpeakerOutput
 
         device = int(args.device) if args.device and args.device.isdigit() else args.device
         try:
