@@ -24,6 +24,7 @@ def forms(secret: str) -> dict[CredentialForm, tuple[dict[str, str], dict[str, s
         CredentialForm.X_API_KEY: ({"x-api-key": secret}, {}),
         CredentialForm.BEARER: ({"authorization": f"Bearer {secret}"}, {}),
         CredentialForm.QUERY: ({}, {"api_key": secret}),
+        CredentialForm.XI_API_KEY: ({"xi-api-key": secret}, {}),
     }
 
 

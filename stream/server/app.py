@@ -8,6 +8,7 @@ from importlib.resources import files
 from fastapi import FastAPI, Response, WebSocket
 from fastapi.responses import HTMLResponse
 
+from stream.server.compat import routes as compat
 from stream.server.http import chatterbox_tts as http_tts
 from stream.server.http import openai_speech as http_openai
 from stream.server.http import voices as http_voices
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(http_tts.router)
     app.include_router(http_openai.router)
     app.include_router(http_voices.router)
+    app.include_router(compat.router)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:

@@ -1,7 +1,8 @@
 """Where a request's API key comes from: the same three forms on every endpoint, websocket included.
 
 `x-api-key` is the hosted API's header, `Authorization: Bearer` is what OpenAI clients send, and
-`?api_key=` is for browsers, which cannot set headers on a websocket or an `<audio>` request. Each
+`?api_key=` is for browsers, which cannot set headers on a websocket or an `<audio>` request;
+`xi-api-key` is what ElevenLabs clients send (the compat endpoints, docs/compat.md). Each
 route reads the key here, so no endpoint accepts a form another refuses, and the 401 message names
 the form the client actually used.
 """
@@ -23,6 +24,7 @@ class CredentialForm(enum.Enum):
     X_API_KEY = "x-api-key"
     BEARER = "Authorization: Bearer"
     QUERY = "api_key query parameter"
+    XI_API_KEY = "xi-api-key"
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,14 @@ class Credential:
 
 
 def request_key(headers: Mapping[str, str], query_params: Mapping[str, str]) -> Credential | None:
-    """The key of a request, or None when it sent none. Precedence: `x-api-key`, then
+    """The key of a request, or None when it sent none. Precedence: `x-api-key`, `xi-api-key`, then
     `Authorization: Bearer`, then `?api_key=` (a header is never in an access log line; a query is,
     redacted). `headers` must look names up case-insensitively, as Starlette's `Headers` does.
     An `Authorization` header with another scheme (Basic, ...) carries no key."""
     if (key := headers.get("x-api-key")) is not None:
         return Credential(key, CredentialForm.X_API_KEY)
+    if (key := headers.get("xi-api-key")) is not None:
+        return Credential(key, CredentialForm.XI_API_KEY)
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         return Credential(token.strip(), CredentialForm.BEARER)

@@ -24,6 +24,10 @@ class Metrics:
         self.errors = Counter("voicewire_errors", "Errors sent to clients, by code", ["code"], registry=r)
         self.http_requests = Counter("voicewire_http_requests", "HTTP synthesis requests, by endpoint and status",
                                      ["endpoint", "status"], registry=r)
+        self.compat_ignored = Counter("voicewire_compat_ignored_fields",
+                                      "Accepted-and-ignored parameters/fields on the compat endpoints "
+                                      "(docs/compat.md); names outside that list count as 'other'",
+                                      ["endpoint", "field"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from stream.accounts.auth import Caller
 from stream.audio.phrase_audio import EncodedPhraseAudio
 from stream.core.actions import Action, Close, SendMessage
-from stream.core.errors import MessageTooLarge, ProtocolError, RateLimited, Unauthorized
+from stream.core.errors import MessageTooLarge, ProtocolError
 from stream.core.protocol import (
     CancelMessage,
     ClientMessage,
@@ -43,9 +43,7 @@ class Connection:
         self.ws, self.rt, self.limits = ws, runtime, runtime.settings.limits
         self.id = uuid.uuid4().hex[:16]
         self.output = OutputFormat(sample_rate=runtime.engine.sample_rate)
-        rate = runtime.engine.sample_rate
-        self.session = Session(self.limits, runtime.engine.policy,
-                               lambda encoding, out_rate: EncodedPhraseAudio(rate, out_rate, encoding), time.monotonic())
+        self.session = Session(self.limits, runtime.engine.policy, self._phrase_audio, time.monotonic())
         self.jobs = SynthesisJobs(runtime, self.session, self._execute)
         self.outbox = Outbox(ws, runtime, self.id, on_stalled=lambda: self._execute(self.session.disconnect()))
         self._wake_speaker, self._wake_clock, self._closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -59,16 +57,16 @@ class Connection:
     async def run(self) -> None:
         await self.ws.accept()
         try:
-            self.outbox.caller = await asyncio.to_thread(  # a key lookup reads the database: off the loop
-                authenticate, self.rt.auth, request_key(self.ws.headers, self.ws.query_params))
+            self.outbox.caller = await self._authenticate()
             self.rt.sessions.admit(self)
-        except (Unauthorized, RateLimited) as err:
+        except ProtocolError as err:   # unauthorized, over a limit, or a compat request refused
             err.fatal = True  # refused at the door: nothing to keep open
             self.outbox.put(Close(err, code=err.close_code or 1013))
             await self.outbox.run()
             return
         self.rt.metrics.active_sessions.inc()
-        self.outbox.put(self._ready())
+        if (greeting := self._greeting()) is not None:
+            self.outbox.put(greeting)
         tasks = [asyncio.create_task(coro) for coro in (self._receive(), self.outbox.run(), self._speak(), self._clock())]
         receive, write = tasks[:2]
         try:
@@ -94,7 +92,7 @@ class Connection:
     async def _receive(self) -> bool:
         """Feed client frames to the session until the client leaves (False) or a fatal error (True)."""
         while True:
-            frame = await self.ws.receive()
+            frame = await self._next_frame()
             if frame["type"] == "websocket.disconnect":
                 return False
             raw = frame.get("text") if frame.get("text") is not None else frame.get("bytes", b"")
@@ -102,13 +100,24 @@ class Connection:
                 if len(raw) > self.limits.max_frame_bytes:
                     raise MessageTooLarge(f"message: frame of {len(raw)} bytes exceeds max_frame_bytes "
                                           f"{self.limits.max_frame_bytes}")
-                now = time.monotonic()
-                self.session.admit(now)
-                await self._handle(parse_client_message(raw), now)
+                await self._frame(raw, time.monotonic())
             except ProtocolError as err:
                 self._execute([Close(err) if err.fatal else SendMessage(err.to_wire())])
                 if err.fatal:
                     return True
+
+    async def _authenticate(self) -> Caller | None:
+        """Who is calling; a compat driver overrides this to read its protocol's key forms."""
+        return await asyncio.to_thread(  # a key lookup reads the database: off the loop
+            authenticate, self.rt.auth, request_key(self.ws.headers, self.ws.query_params))
+
+    async def _next_frame(self) -> dict:
+        return await self.ws.receive()
+
+    async def _frame(self, raw: str | bytes, now: float) -> None:
+        """One client frame (size already checked); a compat driver parses its own protocol here."""
+        self.session.admit(now)
+        await self._handle(parse_client_message(raw), now)
 
     async def _handle(self, msg: ClientMessage, now: float) -> None:
         if isinstance(msg, TextMessage):
@@ -117,7 +126,7 @@ class Connection:
             await self.rt.auth.charge(self.caller, len(msg.text), msg.context_id)
             try:
                 voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
-                self._execute(self.session.text(msg, now, voice, (self.output.encoding, self.output.sample_rate)))
+                self._execute(self.session.text(msg, now, voice, self._output()))
             except ProtocolError:
                 await self.rt.auth.refund(self.caller, len(msg.text))
                 raise
@@ -157,12 +166,27 @@ class Connection:
 
     # -- outputs ------------------------------------------------------------------------------
     def _execute(self, actions: list[Action]) -> None:
-        for action in self.jobs.run(actions):
-            self.outbox.put(action)
+        self._post(self.jobs.run(actions))
         opened, self._open_contexts = len(self.session.contexts) - self._open_contexts, len(self.session.contexts)
         self.rt.metrics.active_contexts.inc(opened)
         self._wake_speaker.set()
         self._wake_clock.set()
+
+    def _post(self, actions: list[Action]) -> None:
+        """Queue the session's outbound actions; a compat driver translates them to its wire first."""
+        for action in actions:
+            self.outbox.put(action)
+
+    def _phrase_audio(self, encoding: str, output_rate: int) -> EncodedPhraseAudio:
+        return EncodedPhraseAudio(self.rt.engine.sample_rate, output_rate, encoding)
+
+    def _output(self) -> tuple[str, int]:
+        """(encoding, sample rate) of the contexts opened from now on."""
+        return self.output.encoding, self.output.sample_rate
+
+    def _greeting(self) -> ReadyMessage | None:
+        """The first message on a new session (`ready`); protocols without one return None."""
+        return self._ready()
 
     def _ready(self) -> ReadyMessage:
         engine = self.rt.engine
