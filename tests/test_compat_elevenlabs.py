@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 
+import aiohttp
 import httpx
+import numpy as np
+import soundfile
+from elevenlabs import VoiceSettings
+from elevenlabs.client import ElevenLabs
+from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
+from livekit.plugins import elevenlabs as livekit_elevenlabs
 from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -65,3 +74,63 @@ async def test_pipecat_interruption_stops_the_context_and_no_stale_audio_follows
     assert later and not first_ids & {f.context_id for f in later}, "stale audio after the interruption"
     assert sum(len(f.audio) for f in down[:cut] if isinstance(f, TTSAudioRawFrame)) / 2 / 24000 < 40.0
     assert metric(server, "voicewire_contexts_total", 'outcome="cancelled"') == 1
+
+
+def decode_mp3(data: bytes) -> tuple[np.ndarray, int]:
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+    return samples, rate
+
+
+def sdk(server) -> ElevenLabs:
+    return ElevenLabs(api_key="unused", base_url=f"http://127.0.0.1:{server.port}/elevenlabs")
+
+
+async def test_sdk_http_convert_and_stream_decode_to_the_requested_format(server):
+    client = sdk(server)
+    mp3 = b"".join(await asyncio.to_thread(lambda: list(client.text_to_speech.convert(
+        "default", text="A one shot sentence.", model_id="eleven_multilingual_v2"))))
+    samples, rate = decode_mp3(mp3)
+    assert rate == 44100 and 0.8 < len(samples) / rate < 4.0
+    pcm = b"".join(await asyncio.to_thread(lambda: list(client.text_to_speech.stream(
+        "default", text="Streamed as it is made. Two sentences.", output_format="pcm_16000",
+        voice_settings=VoiceSettings(stability=0.3, style=0.2)))))
+    assert 1.5 < len(pcm) / 2 / 16000 < 6.0
+    voices = await asyncio.to_thread(lambda: client.voices.get_all())
+    assert "default" in {v.voice_id for v in voices.voices}
+
+
+async def test_http_refusals_have_elevenlabs_error_shape(make_server):
+    keyed = make_server(api_keys=("static-key-for-tests",))
+    base = f"{keyed.http_url}/elevenlabs/v1/text-to-speech/default"
+    async with httpx.AsyncClient() as http:
+        denied = await http.post(base, json={"text": "Hi."})
+        bad_format = await http.post(base + "?output_format=opus_48000_64", json={"text": "Hi."},
+                                     headers={"xi-api-key": "static-key-for-tests"})
+        no_text = await http.post(base, json={"model_id": "x"}, headers={"xi-api-key": "static-key-for-tests"})
+        unknown_voice = await http.post(base.replace("default", "nobody"), json={"text": "Hi."},
+                                        headers={"xi-api-key": "static-key-for-tests"})
+    assert denied.status_code == 401 and denied.json()["detail"]["status"] == "unauthorized"
+    assert bad_format.status_code == 422 and "opus_48000_64" in bad_format.json()["detail"]["message"]
+    assert no_text.status_code == 422 and no_text.json()["detail"]["message"].startswith("text")
+    assert unknown_voice.status_code == 404 and unknown_voice.json()["detail"]["status"] == "voice_not_found"
+    assert (await asyncio.to_thread(httpx.get, f"{keyed.http_url}/healthz")).status_code == 200
+
+
+async def test_livekit_plugin_streams_a_reply_through_its_stream_api(server):
+    async with aiohttp.ClientSession() as session:
+        tts = livekit_elevenlabs.TTS(api_key="unused", voice_id="default", encoding="pcm_24000",
+                                     base_url=f"http://127.0.0.1:{server.port}/elevenlabs/v1", http_session=session)
+        stream = tts.stream()
+        for delta in llm_deltas(REPLY):
+            stream.push_text(delta)
+        stream.end_input()
+        events = [ev async for ev in stream]
+        await stream.aclose()
+        whole = await tts.synthesize("A one shot sentence.").collect()
+        await tts.aclose()
+    frames = [ev.frame for ev in events]
+    assert frames and all(f.sample_rate == 24000 for f in frames)
+    assert 3.0 < sum(f.duration for f in frames) < 10.0
+    words = [w for f in frames for w in f.userdata.get(USERDATA_TIMED_TRANSCRIPT, [])]
+    assert "".join(words).split() == REPLY.split()
+    assert whole.sample_rate == 24000 and 0.8 < whole.duration < 4.0

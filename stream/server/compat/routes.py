@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from stream.server.compat import elevenlabs_http
 from stream.server.compat.elevenlabs_ws import ElevenLabsConnection
 
 ELEVENLABS = "/elevenlabs/v1"
 router = APIRouter()
+router.include_router(elevenlabs_http.router)
 
 
 @router.websocket(ELEVENLABS + "/text-to-speech/{voice_id}/stream-input")
