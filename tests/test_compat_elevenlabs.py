@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 
 import aiohttp
 import httpx
 import numpy as np
+import pytest
 import soundfile
+import uvicorn
 from elevenlabs import VoiceSettings
 from elevenlabs.client import ElevenLabs
+from elevenlabs.core.api_error import ApiError
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from livekit.plugins import elevenlabs as livekit_elevenlabs
 from pipecat.frames.frames import (
@@ -27,8 +34,14 @@ from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
 from pipecat.tests.utils import SleepFrame, run_test
 
 from clients import llm_deltas
+from stream.server.app import create_app
+from stream.server.runtime import build_runtime
+from stream.server.serving import uvicorn_config
+from stream.settings import Settings
+from tests.conftest import ServerHandle, free_port
 
 REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
+KEY = "static-key-for-tests"
 LONG = ("Let me tell you a long story about the sea. It begins on a grey morning in a small harbour town, "
         "where the fishing boats were already out and the gulls were loud. Nobody expected the storm. ") * 6
 
@@ -134,3 +147,40 @@ async def test_livekit_plugin_streams_a_reply_through_its_stream_api(server):
     words = [w for f in frames for w in f.userdata.get(USERDATA_TIMED_TRANSCRIPT, [])]
     assert "".join(words).split() == REPLY.split()
     assert whole.sample_rate == 24000 and 0.8 < whole.duration < 4.0
+
+
+@pytest.fixture
+def tls_server(piper_engine, tmp_path, monkeypatch) -> Iterator[ServerHandle]:
+    """A keyed server on https/wss: the SDK's realtime helper always connects with wss://. Its
+    self-signed certificate is the only one the client trusts (SSL_CERT_FILE)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    settings = Settings(port=free_port(), data_dir=str(tmp_path / "data"), api_keys=(KEY,))
+    runtime = build_runtime(settings, engine=piper_engine)
+    config = uvicorn_config(create_app(runtime), settings, host="127.0.0.1", log_level="warning", lifespan="on",
+                            ssl_certfile=str(cert), ssl_keyfile=str(key), timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "TLS test server did not start"
+        time.sleep(0.02)
+    handle = ServerHandle(runtime, settings.port, server, thread)
+    yield handle
+    handle.stop()
+
+
+@pytest.mark.filterwarnings("ignore:ConnectionClosed.code is deprecated:DeprecationWarning")  # the SDK's own use
+async def test_sdk_realtime_helper_streams_mp3_by_default(tls_server):
+    client = ElevenLabs(api_key=KEY, base_url=f"https://127.0.0.1:{tls_server.port}/elevenlabs")
+    text = (w for w in ["Hello ", "from ", "the ", "realtime ", "helper. ", "It ", "sends ", "no ", "format."])
+    mp3 = b"".join(await asyncio.to_thread(lambda: list(client.text_to_speech.convert_realtime("default", text=text))))
+    samples, rate = decode_mp3(mp3)
+    assert rate == 44100 and 1.5 < len(samples) / rate < 8.0
+    with pytest.raises(ApiError) as refused:
+        await asyncio.to_thread(lambda: list(ElevenLabs(api_key="wrong", base_url=client._client_wrapper.get_base_url())
+                                             .text_to_speech.convert_realtime("default", text=iter(["Hi."]))))
+    assert refused.value.status_code == 1008
