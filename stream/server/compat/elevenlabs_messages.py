@@ -88,8 +88,9 @@ class InputMessage(BaseModel):
 def parse_input(raw: str | bytes) -> InputMessage:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidJson(f"message: not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InvalidJson(f"message: not valid JSON ({reason})") from None
     if not isinstance(data, dict):
         raise InvalidMessage("message: expected a JSON object")
     try:

@@ -101,10 +101,11 @@ class ResembleConnection(Connection):
     async def _frame(self, raw: str | bytes, now: float) -> None:
         try:
             request = SynthesisRequest.model_validate(json.loads(raw))
-        except (ValueError, UnicodeDecodeError) as exc:
-            if isinstance(exc, ValidationError):
-                raise describe_validation_error(exc, None) from None
-            raise InvalidJson(f"message: not valid JSON ({exc})") from None
+        except ValidationError as exc:
+            raise describe_validation_error(exc, None) from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise InvalidJson(f"message: not valid JSON ({reason})") from None
         self.session.admit(now)
         for name in [*(request.model_extra or {}), *(["output_format"] if request.output_format else [])]:
             self.rt.metrics.compat_ignored.labels(ENDPOINT, name if name in IGNORED_FIELDS else "other").inc()
