@@ -78,6 +78,20 @@ class Script:
         self.session.check_text(msg)
         return self.run(self.session.text(msg, self.now, VOICE, ("pcm_s16le", RATE)))
 
+    def phrases(self, cid: str, *texts: str) -> list[Action]:
+        """Each text as its own phrase (sent, then flushed), e.g. a current phrase and the next."""
+        return [a for text in texts for a in self.text(cid, text) + self.flush(cid)]
+
+    def prefetching(self, cid: str = "a") -> tuple[int, int]:
+        """Two phrases; the first one's synthesis has produced a chunk and finished, so the second
+        is prefetched. Returns (the job being read, the prefetched job)."""
+        self.phrases(cid, "One two three.", " Four five six seven.")
+        current = self.reading()
+        self.chunk(100)
+        prefetched = [a for a in self.produced() if isinstance(a, StartJob)]
+        assert len(prefetched) == 1
+        return current, prefetched[0].job_id
+
     def end(self, cid: str) -> list[Action]:
         return self.run(self.session.end(cid, self.now))
 

@@ -47,10 +47,7 @@ def test_a_turn_from_first_text_to_done():
 
 def test_next_phrase_is_synthesized_once_the_current_one_finished_producing():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
-    s.text("a", " Seven eight nine ten.")
-    s.flush("a")
+    s.phrases("a", "One two three.", " Seven eight nine ten.")
     current = s.reading()
     assert len(s.running) == 1
     s.chunk(100)
@@ -62,8 +59,7 @@ def test_next_phrase_is_synthesized_once_the_current_one_finished_producing():
 
 def test_a_phrase_cut_after_the_current_job_finished_producing_starts_at_once():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
+    s.phrases("a", "One two three.")
     s.chunk(100)
     s.produced()
     s.text("a", " Seven eight nine ten.")
@@ -134,8 +130,7 @@ def test_contexts_speak_in_open_order():
 
 def test_cancelling_a_waiting_context_reports_it_at_once_and_leaves_the_head_speaking():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
+    s.phrases("a", "One two three.")
     s.text("b", "Four five six. ")
     head_job = s.reading()
     s.cancel("b")
@@ -154,8 +149,7 @@ def test_rate_limit_token_bucket():
 
 def test_audio_ahead_tracks_a_real_time_listener():
     s = Script()
-    s.text("a", "Hello there.")
-    s.flush("a")
+    s.phrases("a", "Hello there.")
     ctx = s.session.contexts["a"]
     assert ctx.audio_ahead_s(1.0) == 0.0
     s.now = 1.0
@@ -184,8 +178,7 @@ def test_a_stalled_text_stream_is_released_at_the_deadline_the_session_names():
 
 def test_a_stall_is_held_while_the_listener_has_audio_queued():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
+    s.phrases("a", "One two three.")
     s.chunk(2 * RATE)                             # 2 s queued from t=0
     s.produced()
     s.ended()
@@ -199,8 +192,7 @@ def test_a_stall_is_held_while_the_listener_has_audio_queued():
 
 def test_an_engine_failure_ends_its_context_and_the_next_one_goes_on():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
+    s.phrases("a", "One two three.")
     s.text("b", "Four five six. ")
     s.end("b")
     failed = s.run(s.session.job_failed(s.reading(), InternalError("synthesis failed: boom"), s.now))
@@ -213,13 +205,7 @@ def test_an_engine_failure_ends_its_context_and_the_next_one_goes_on():
 
 def test_events_of_jobs_no_longer_read_are_ignored():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
-    s.text("a", " Seven eight nine ten.")
-    s.flush("a")
-    current = s.reading()
-    s.chunk(10)
-    prefetched = of(s.produced(), StartJob)[0].job_id
+    current, prefetched = s.prefetching()
     assert s.chunk(10, job=prefetched) == []      # not its turn: nothing goes out of order
     assert s.ended(prefetched) == []
     assert s.reading() == current

@@ -24,13 +24,7 @@ def test_cancel_while_the_phrase_event_is_being_sent_starts_no_synthesis():
 
 def test_disconnect_during_prefetch_stops_every_job():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
-    s.text("a", " Four five six seven.")
-    s.flush("a")
-    current = s.reading()
-    s.chunk(100)
-    prefetch = of(s.produced(), StartJob)[0].job_id
+    current, prefetch = s.prefetching()
     stops = s.run(s.session.disconnect())
     assert {a.job_id for a in stops} == {current, prefetch} and not s.running
     # Whatever the engine still reports is dropped: no audio, no new job, no message.
@@ -39,12 +33,7 @@ def test_disconnect_during_prefetch_stops_every_job():
 
 def test_a_cancelled_contexts_prefetched_job_is_stopped_and_never_read():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
-    s.text("a", " Four five six seven.")
-    s.flush("a")
-    s.chunk(100)
-    prefetch = of(s.produced(), StartJob)[0].job_id
+    _, prefetch = s.prefetching()
     s.cancel("a")
     assert prefetch in s.stopped and not s.running
     # A new context gets fresh jobs; the old prefetched job's events cannot leak into it.
@@ -72,8 +61,7 @@ def test_the_idle_clock_counts_from_the_end_of_a_slow_context():
 
 def test_shutdown_with_audio_in_flight_sends_each_context_its_final_message_then_closes():
     s = Script()
-    s.text("a", "One two three.")
-    s.flush("a")
+    s.phrases("a", "One two three.")
     s.text("a", " Four five six seven.")
     s.text("b", "Another turn waiting")
     s.chunk(300)                                     # audio of the phrase in flight went out
