@@ -85,7 +85,7 @@ def variants(shipped: CutterConfig) -> list[Variant]:
         Variant("+ first phrase split at its first pause (when covered)", opener, True, True, False),
         Variant(f"+ starving rule, prior {shipped.synth_s_per_char:g} s/char", prior, True, True, False),
         Variant("+ starving rule, measured rate fed by the session", prior, True, True, True),
-        Variant("shipped Piper policy, as the server runs it", shipped, True, True, False),
+        Variant("shipped Piper policy, as the server runs it", shipped, True, True, True),
     ]
 
 
