@@ -1,6 +1,7 @@
 """Markdown tables from a run's JSON, as they go into docs/benchmarks.md.
 
 python -m benchmarks.tables benchmarks/results/ttfa-piper.json benchmarks/results/concurrency-piper.json
+python -m benchmarks.tables benchmarks/results/replay-piper.json
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 from .measure import summarize
+from .replay import markdown as replay_markdown
 
 PATH_NAMES = {
     "voicewire": "voicewire (token-streamed)",
@@ -213,7 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("reports", nargs="+", type=Path)
     for path in parser.parse_args(argv).reports:
         report = json.loads(path.read_text())
-        render = ttfa_markdown if report["scenario"] == "ttfa" else concurrency_markdown
+        render = {"ttfa": ttfa_markdown, "replay": replay_markdown}.get(
+            report["scenario"], concurrency_markdown
+        )
         print(f"<!-- {path.name} -->\n{render(report)}\n")
 
 
