@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
 import re
 import subprocess
 import threading
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 import uvicorn
+import websockets
 from elevenlabs import VoiceSettings
 from elevenlabs.client import ElevenLabs
 from elevenlabs.core.api_error import ApiError
@@ -42,6 +45,7 @@ from tests.conftest import ServerHandle, free_port
 
 REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
 KEY = "static-key-for-tests"
+EL_MULTI = "/v1/text-to-speech/default/multi-stream-input"
 LONG = ("Let me tell you a long story about the sea. It begins on a grey morning in a small harbour town, "
         "where the fishing boats were already out and the gulls were loud. Nobody expected the storm. ") * 6
 
@@ -184,3 +188,43 @@ async def test_sdk_realtime_helper_streams_mp3_by_default(tls_server):
         await asyncio.to_thread(lambda: list(ElevenLabs(api_key="wrong", base_url=client._client_wrapper.get_base_url())
                                              .text_to_speech.convert_realtime("default", text=iter(["Hi."]))))
     assert refused.value.status_code == 1008
+
+
+async def test_alignment_spans_each_message_and_phrases_start_where_voicewire_says(server):
+    """Each message's alignment spans exactly its audio, and every phrase's first character starts
+    within one chunk of the phrase's `start_ms` on `/v1/stream` for the same text."""
+    text = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars. "
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "init", "output_format": {"sample_rate": 16000}}))
+        await ws.send(json.dumps({"type": "text", "context_id": "c", "text": text}))
+        await ws.send(json.dumps({"type": "end", "context_id": "c"}))
+        phrases = [m async for m in _until(ws, "done") if m["type"] == "phrase" and m["text"].strip()]
+    url = f"ws://127.0.0.1:{server.port}/elevenlabs{EL_MULTI}?output_format=pcm_16000"
+    async with websockets.connect(url) as ws:
+        for message in ({"text": text, "context_id": "c"}, {"context_id": "c", "flush": True},
+                        {"context_id": "c", "close_context": True}):
+            await ws.send(json.dumps(message))
+        clock, chunk, times = 0.0, 0.0, []
+        async for raw in ws:
+            message = json.loads(raw)
+            if message.get("isFinal"):
+                break
+            duration = len(base64.b64decode(message["audio"])) / 2 / 16.0
+            alignment = message["alignment"]
+            assert abs(alignment["charStartTimesMs"][-1] + alignment["charDurationsMs"][-1] - duration) <= 1
+            times += [(char, clock + start) for char, start in zip(alignment["chars"], alignment["charStartTimesMs"],
+                                                                   strict=True)]
+            clock, chunk = clock + duration, max(chunk, duration)
+    spoken = "".join(char for char, _ in times)
+    assert spoken.split() == text.split()
+    for phrase in phrases:
+        at = spoken.index(phrase["text"].strip())
+        assert abs(times[at][1] - phrase["start_ms"]) <= chunk, (phrase, times[at])
+
+
+async def _until(ws, kind: str):
+    async for raw in ws:
+        message = json.loads(raw)
+        yield message
+        if message["type"] == kind:
+            return
