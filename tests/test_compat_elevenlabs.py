@@ -33,7 +33,7 @@ from pipecat.frames.frames import (
     TTSTextFrame,
 )
 from pipecat.pipeline.worker import PipelineParams
-from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+from pipecat.services.elevenlabs.tts import ElevenLabsHttpTTSService, ElevenLabsTTSService
 from pipecat.tests.utils import SleepFrame, run_test
 
 from clients import llm_deltas
@@ -228,3 +228,32 @@ async def _until(ws, kind: str):
         yield message
         if message["type"] == kind:
             return
+
+
+async def test_pipecat_http_service_speaks_with_word_timestamps(server):
+    async with aiohttp.ClientSession() as session:
+        tts = ElevenLabsHttpTTSService(api_key="unused", aiohttp_session=session,
+                                       base_url=f"http://127.0.0.1:{server.port}/elevenlabs",
+                                       settings=ElevenLabsHttpTTSService.Settings(voice="default"))
+        down, _ = await run_test(tts, frames_to_send=[*llm_turn(REPLY), SleepFrame(0.5)],
+                                 pipeline_params=PipelineParams(audio_out_sample_rate=16000))
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert audio and 3.0 < sum(len(f.audio) for f in audio) / 2 / 16000 < 10.0
+    words = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert " ".join(words).split() == REPLY.split()
+
+
+async def test_sdk_with_timestamps_convert_and_stream(server):
+    client = sdk(server)
+    whole = await asyncio.to_thread(lambda: client.text_to_speech.convert_with_timestamps(
+        "default", text="Timed, in one piece.", output_format="pcm_16000"))
+    seconds = len(base64.b64decode(whole.audio_base_64)) / 2 / 16000
+    assert "".join(whole.alignment.characters) == "Timed, in one piece."
+    ends = whole.alignment.character_end_times_seconds
+    assert ends == sorted(ends) and seconds - 1.0 < ends[-1] <= seconds + 0.01
+    pieces = await asyncio.to_thread(lambda: list(client.text_to_speech.stream_with_timestamps(
+        "default", text="Streamed with timing. Second sentence.")))
+    mp3 = b"".join(base64.b64decode(p.audio_base_64) for p in pieces)
+    assert decode_mp3(mp3)[1] == 44100
+    assert "".join(c for p in pieces if p.alignment for c in p.alignment.characters) == \
+        "Streamed with timing. Second sentence."

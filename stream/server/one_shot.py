@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from stream.audio.phrase_audio import ShapedPhraseAudio
 from stream.core.actions import Action, Complete, SendAudio, SendMessage
 from stream.core.errors import InternalError
 from stream.core.protocol import GenerationSettings
+from stream.core.server_messages import PhraseMessage
 from stream.core.session import Session
 from stream.core.synthesis import Voice
 from stream.server.runtime import Runtime
@@ -34,6 +36,16 @@ async def speak(runtime: Runtime, text: str, voice: Voice, generation: Generatio
     Closing the iterator early (the client went away) stops the running synthesis jobs. An engine
     failure raises its protocol error (`InternalError` for anything else).
     """
+    async with aclosing(speak_timed(runtime, text, voice, generation)) as events:
+        async for event in events:
+            if isinstance(event, SendAudio):
+                yield event.payload
+
+
+async def speak_timed(runtime: Runtime, text: str, voice: Voice,
+                      generation: GenerationSettings) -> AsyncIterator[SendAudio | PhraseMessage]:
+    """`speak`, with the timing: each phrase's `PhraseMessage` (its text and `start_ms`) before its
+    audio, and each piece of audio as the session's `SendAudio` (samples in `payload`, its times)."""
     rate = runtime.engine.sample_rate
     session = Session(runtime.settings.limits, runtime.engine.policy,
                       lambda _encoding, _rate: ShapedPhraseAudio(rate), time.monotonic())
@@ -46,10 +58,12 @@ async def speak(runtime: Runtime, text: str, voice: Voice, generation: Generatio
             while outbound:
                 action = outbound.popleft()
                 if isinstance(action, SendAudio):
-                    yield action.payload
+                    yield action
                 elif isinstance(action, Complete):
                     runtime.metrics.characters.inc(len(text))
                     return
+                elif isinstance(action, SendMessage) and isinstance(action.message, PhraseMessage):
+                    yield action.message
                 elif isinstance(action, SendMessage) and action.message.type == "error":
                     raise jobs.failure or InternalError(action.message.message)
             actions = await jobs.step()

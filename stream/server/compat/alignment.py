@@ -41,16 +41,20 @@ class PhraseAligner:
         """A new phrase starts at `start_ms`; characters of the last one not yet handed out lead it."""
         self.text, self.start_ms, self.given = self.text[self.given:] + text, start_ms, 0
 
-    def take(self, start_ms: float, duration_ms: float, ends_phrase: bool) -> tuple[list[str], list[int], list[int]]:
-        """(chars, charStartTimesMs, charDurationsMs) for a message of audio [start, start + duration)."""
+    def take(self, start_ms: float, duration_ms: float, ends_phrase: bool,
+             pad: bool = True) -> tuple[list[str], list[int], list[int]]:
+        """(chars, charStartTimesMs, charDurationsMs) for a message of audio [start, start + duration);
+        with `pad`, a message with no characters left carries one space (see the module docstring)."""
         end_in_phrase = start_ms + duration_ms - self.start_ms
         due = len(self.text) if ends_phrase else min(len(self.text), int(end_in_phrase / self.pace.ms_per_char()))
         due = max(due, min(self.given + 1, len(self.text)))
-        chars = list(self.text[self.given:due]) or [" "]
+        chars = list(self.text[self.given:due]) or ([" "] if pad else [])
         self.given = due
         if ends_phrase and self.text:
             self.pace.audio_ms += end_in_phrase
             self.pace.characters += len(self.text)
             self.text = ""
+        if not chars:
+            return [], [], []
         edges = [round(i * duration_ms / len(chars)) for i in range(len(chars) + 1)]
         return chars, edges[:-1], [b - a for a, b in pairwise(edges)]
