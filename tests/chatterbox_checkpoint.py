@@ -100,8 +100,12 @@ def _tokenizer_json(extra_specials: tuple[str, ...] = (), extra_chars: str = "")
     }
 
 
-def build_checkpoint(directory: Path, *, with_conds: bool = True, seed: int = 0) -> Path:
-    """Build and save a random-weight original-Chatterbox checkpoint; call under `reduced_t3()` for a small T3."""
+def build_checkpoint(directory: Path, *, with_conds: bool = True, seed: int = 0, voice_seconds: float = 2.0) -> Path:
+    """Build and save a random-weight original-Chatterbox checkpoint; call under `reduced_t3()` for a small T3.
+
+    The built-in voice is `voice_seconds` long: 2 s keeps tests fast; real voices are ~10 s, and
+    S3Gen's flow re-runs over that whole prompt on every flush, so benchmarks use 10 s.
+    """
     import soundfile as sf
     import torch
     from chatterbox.models.s3gen import S3Gen
@@ -120,7 +124,7 @@ def build_checkpoint(directory: Path, *, with_conds: bool = True, seed: int = 0)
     (directory / "tokenizer.json").write_text(json.dumps(_tokenizer_json()))
     if with_conds:
         clip = directory / "builtin_voice.wav"
-        sf.write(clip, speechlike_clip(2.0, seed=seed + 1), REFERENCE_SR)
+        sf.write(clip, speechlike_clip(voice_seconds, seed=seed + 1), REFERENCE_SR)
         tts = ChatterboxTTS(t3, s3gen, ve, EnTokenizer(str(directory / "tokenizer.json")), "cpu")
         tts.prepare_conditionals(str(clip))
         tts.conds.save(directory / "conds.pt")

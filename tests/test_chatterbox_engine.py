@@ -145,6 +145,15 @@ def test_tokens_arrive_one_at_a_time_and_stop_on_cancel(engine):
     assert len(first) == 2 and list(tokens) == []
 
 
+def test_a_phrase_is_tokenized_once(engine, monkeypatch):
+    counted = variant(engine, max_new_tokens=6)
+    calls: list[str] = []
+    original = counted._text_tokens
+    monkeypatch.setattr(counted, "_text_tokens", lambda text, language: calls.append(text) or original(text, language))
+    chunks_of(counted, request(counted))
+    assert calls == [TEXT]
+
+
 def test_token_cap_grows_with_text_and_bounds_generation(engine):
     assert token_cap(5) < token_cap(50) <= 1000
     capped = variant(engine, max_new_tokens=None)

@@ -34,7 +34,9 @@ class ConditioningCache(Generic[T]):
         self._dump, self._load = dump, load
         self._memory: OrderedDict[str, T] = OrderedDict()
         self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
+        # Per-key preparation locks with their holder/waiter counts; an entry lives only while
+        # some caller is preparing or waiting for that key, so the dict never outgrows the callers.
+        self._key_locks: dict[str, tuple[threading.Lock, int]] = {}
         self.stats = {"memory": 0, "disk": 0, "prepared": 0}
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -66,7 +68,19 @@ class ConditioningCache(Generic[T]):
             self.stats["memory"] += 1
             return value, "memory"
         with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
+            key_lock, users = self._key_locks.get(key, (threading.Lock(), 0))
+            self._key_locks[key] = (key_lock, users + 1)
+        try:
+            return self._prepare_once(key, key_lock, prepare)
+        finally:
+            with self._lock:
+                key_lock, users = self._key_locks[key]
+                if users == 1:
+                    del self._key_locks[key]
+                else:
+                    self._key_locks[key] = (key_lock, users - 1)
+
+    def _prepare_once(self, key: str, key_lock: threading.Lock, prepare: Callable[[], T]) -> tuple[T, str]:
         with key_lock:  # a second request for the same voice waits for the first preparation
             if (value := self._from_memory(key)) is not None:
                 self.stats["memory"] += 1

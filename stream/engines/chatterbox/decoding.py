@@ -39,10 +39,30 @@ def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
     The global state is saved and restored around the call and the lock keeps other threads out
     meanwhile, so neither concurrent phrases nor the caller see each other's draws.
     """
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with _GLOBAL_RNG, torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
-        torch.manual_seed(seed)
+    # Only the CPU generator and this device's are reseeded (`torch.manual_seed` would reseed every
+    # CUDA device), and exactly those are the ones `fork_rng` restores.
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield
+
+
+def meanflow_solve(estimator, z: torch.Tensor, *, mu: torch.Tensor, mask: torch.Tensor, spks: torch.Tensor,
+                   cond: torch.Tensor, t_span: torch.Tensor) -> torch.Tensor:
+    """The package's meanflow branch (distilled, no CFG), without its per-call print and tqdm.
+
+    Every input is cast to the estimator's dtype (a bf16/fp16 estimator would otherwise meet fp32
+    activations); the result comes back in `mu`'s dtype.
+    """
+    dtype, out_dtype = estimator.dtype, mu.dtype
+    x = z.to(dtype)
+    mu, mask, spks, cond, t_span = (v.to(dtype) for v in (mu, mask, spks, cond, t_span))
+    for t, r in zip(t_span[:-1], t_span[1:], strict=True):
+        t, r = t[None], r[None]
+        x = x + (r - t) * estimator.forward(x, mask=mask, mu=mu, t=t, spks=spks, cond=cond, r=r)
+    return x.to(out_dtype)
 
 
 def _raised_cosine(n: int, device: torch.device) -> torch.Tensor:
@@ -137,12 +157,7 @@ class PhraseDecoder:
         decoder = self.flow.decoder
         t_span = torch.linspace(0, 1, self.cfm_steps + 1, device=self.device, dtype=mu.dtype)
         if self.meanflow:
-            # The package's meanflow branch (distilled, no CFG), without its per-call print and tqdm.
-            x = z.to(decoder.estimator.dtype)
-            for t, r in zip(t_span[:-1], t_span[1:], strict=True):
-                t, r = t[None], r[None]
-                x = x + (r - t) * decoder.estimator.forward(x, mask=mask, mu=mu, t=t, spks=self._spks, cond=cond, r=r)
-            return x.to(mu.dtype)
+            return meanflow_solve(decoder.estimator, z, mu=mu, mask=mask, spks=self._spks, cond=cond, t_span=t_span)
         t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
         return decoder.solve_euler(z, t_span=t_span, mu=mu, mask=mask, spks=self._spks, cond=cond)
 

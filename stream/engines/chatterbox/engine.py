@@ -24,7 +24,7 @@ from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadEr
 from stream.engines.chatterbox import conditioning as cond_mod
 from stream.engines.chatterbox.conditioning_cache import ConditioningCache
 from stream.engines.chatterbox.decoding import PhraseDecoder
-from stream.engines.chatterbox.loading import LoadedModel, load_model, variant_spec
+from stream.engines.chatterbox.loading import LoadedModel, cast_t3, load_model, variant_spec
 from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
 from stream.engines.chatterbox.watermark import StreamingWatermarker
@@ -133,7 +133,7 @@ class ChatterboxEngine(Engine):
             if name is None:
                 raise EngineLoadError(f"--dtype: {self.settings.dtype!r} is not one of {', '.join(sorted(set(_DTYPES)))}")
             # Only T3 changes dtype: S3Gen's STFT-based parts and the encoders stay float32.
-            tts.t3.to(dtype=getattr(torch, name))
+            cast_t3(tts.t3, getattr(torch, name))
         if self.watermark and getattr(tts, "watermarker", None) is None:
             raise EngineLoadError("watermark: Perth's implicit watermarker is unavailable; reinstall resemble-perth "
                                   "or start with --no-watermark")
@@ -229,14 +229,23 @@ class ChatterboxEngine(Engine):
             acoustic.manual_seed((seed * 0x9E3779B97F4A7C15 + 1) % 2**63)
         return tokens, acoustic
 
+    def generation(self, settings: GenerationSettings) -> GenerationSettings:
+        """The request's settings, with the variant's package defaults for the fields it left unset."""
+        unset = {k: v for k, v in self.spec.generation_defaults if k not in settings.model_fields_set}
+        return settings.model_copy(update=unset) if unset else settings
+
     def speech_tokens(self, request: SynthesisRequest, cancel: threading.Event,
-                      generator=None, max_new_tokens: int | None = None) -> Iterator[int]:
-        """The phrase's T3 speech tokens as they are sampled (EOS excluded)."""
-        gen = request.generation
+                      generator=None, max_new_tokens: int | None = None, text_tokens=None) -> Iterator[int]:
+        """The phrase's T3 speech tokens as they are sampled (EOS excluded).
+
+        `text_tokens` lets a caller that already tokenized the phrase (to size its budget) pass them in.
+        """
+        gen = self.generation(request.generation)
         self._check_language(gen.language)
         conditioning: cond_mod.VoiceConditioning = request.voice.conditioning
         t3 = self.loaded.tts.t3
-        text_tokens = self._text_tokens(request.text, gen.language)
+        if text_tokens is None:
+            text_tokens = self._text_tokens(request.text, gen.language)
         cap = max_new_tokens or self.tuning.max_new_tokens or token_cap(text_tokens.shape[-1])
         if generator is None:
             generator, _ = self._generators(gen.seed)
@@ -259,9 +268,11 @@ class ChatterboxEngine(Engine):
 
     def _stream(self, request: SynthesisRequest, cancel: threading.Event, budget: int | None) -> Iterator[np.ndarray]:
         gen = request.generation
+        self._check_language(gen.language)
         token_gen, acoustic_gen = self._generators(gen.seed)
-        cap = budget or token_cap(self._text_tokens(request.text, gen.language).shape[-1])
-        tokens = self.speech_tokens(request, cancel, generator=token_gen, max_new_tokens=cap)
+        text_tokens = self._text_tokens(request.text, gen.language)
+        cap = budget or token_cap(text_tokens.shape[-1])
+        tokens = self.speech_tokens(request, cancel, generator=token_gen, max_new_tokens=cap, text_tokens=text_tokens)
         decoder = self.phrase_decoder(request.voice, gen, acoustic_gen, cap)
         marker = StreamingWatermarker(self.loaded.tts.watermarker, SAMPLE_RATE) if self.watermark else None
         sizes = self.tuning.chunk_sizes(request.first_in_context)

@@ -35,6 +35,9 @@ class VariantSpec:
     required_files: tuple[str, ...]
     turbo: bool = False            # GPT-2 T3, no CFG/min_p/exaggeration, meanflow S3Gen
     multilingual: bool = False     # `language` reaches the tokenizer
+    # Sampling defaults of the package's own `generate()` where they differ from the protocol's
+    # (which are the original model's); applied to fields a request leaves unset.
+    generation_defaults: tuple[tuple[str, float], ...] = ()
 
 
 VARIANTS: dict[str, VariantSpec] = {
@@ -45,7 +48,7 @@ VARIANTS: dict[str, VariantSpec] = {
     "chatterbox-turbo": VariantSpec(
         "chatterbox-turbo", "chatterbox.tts_turbo", "ChatterboxTurboTTS", "ResembleAI/chatterbox-turbo",
         ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors"),
-        turbo=True,
+        turbo=True, generation_defaults=(("top_p", 0.95),),
     ),
     "chatterbox-multilingual": VariantSpec(
         "chatterbox-multilingual", "chatterbox.mtl_tts", "ChatterboxMultilingualTTS", "ResembleAI/chatterbox",
@@ -61,6 +64,22 @@ def variant_spec(name: str) -> VariantSpec:
         return VARIANTS[name]
     except KeyError:
         raise EngineLoadError(f"engine: unknown Chatterbox variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
+
+
+def cast_t3(t3: Any, dtype: Any) -> None:
+    """Cast T3's weights to `dtype` but keep its RoPE frequency tables in float32.
+
+    `Module.to(dtype)` casts every floating buffer, including `inv_freq`: in bfloat16 the rotary
+    angle (position x frequency) is off by ~0.3 rad at position 300 and over 1 rad at 1 200, so
+    long phrases would attend to the wrong positions. The tables are tiny; only the weights matter.
+    """
+    import torch
+
+    tables = {name: buf.detach().clone() for name, buf in t3.named_buffers() if name.endswith("inv_freq")}
+    t3.to(dtype=dtype)
+    for name, table in tables.items():
+        owner, _, attr = name.rpartition(".")
+        setattr(t3.get_submodule(owner), attr, table.to(torch.float32))
 
 
 def check_model_dir(model_dir: str | Path, spec: VariantSpec) -> Path:

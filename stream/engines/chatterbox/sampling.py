@@ -47,6 +47,44 @@ def token_cap(text_tokens: int, *, per_text_token: float = 4.0, floor: int = 40,
     return int(max(floor, min(ceiling, round(floor + per_text_token * text_tokens))))
 
 
+class TokenReadback:
+    """Brings sampled tokens to the host without stalling the device.
+
+    `int(token)` on a CUDA tensor synchronizes the whole stream, including the forward pass queued
+    after the sample, so the GPU idles while Python runs. Here each token is copied into a slot of
+    a pinned host buffer with an event recorded right after the copy; `pop` waits on that event
+    only, so the forward queued behind it keeps running. The loop reads token k after queuing step
+    k+1 (one step behind). Off CUDA there is nothing to overlap: `push` reads the value at once.
+    """
+
+    def __init__(self, device: torch.device, slots: int = 2) -> None:
+        self._cuda = device.type == "cuda"
+        self._pending: list[tuple[int, torch.cuda.Event | None]] = []   # (slot or CPU value, event)
+        self._next = 0
+        if self._cuda:
+            self._host = torch.empty(slots, dtype=torch.long, pin_memory=True)
+            self._events = [torch.cuda.Event() for _ in range(slots)]
+
+    def push(self, token: torch.Tensor) -> None:
+        """Start bringing one (1, 1) token tensor back; at most `slots` may be in flight."""
+        if not self._cuda:   # read now: the caller may overwrite `token` in place before `pop`
+            self._pending.append((int(token), None))
+            return
+        slot = self._next % len(self._events)
+        self._next += 1
+        self._host[slot:slot + 1].copy_(token.view(1), non_blocking=True)
+        self._events[slot].record()
+        self._pending.append((slot, self._events[slot]))
+
+    def pop(self) -> int:
+        """The oldest pushed token's value, waiting only for its own copy."""
+        slot, event = self._pending.pop(0)
+        if event is None:
+            return slot
+        event.synchronize()
+        return int(self._host[slot])
+
+
 def _pick(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.multinomial(probs, num_samples=1, generator=generator)
 
@@ -85,6 +123,7 @@ def llama_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
     min_p = MinPLogitsWarper(min_p=params.min_p)
     top_p = TopPLogitsWarper(top_p=params.top_p)
     history = bos.clone()
+    readback = TokenReadback(text_tokens.device)
     cache = DynamicCache()
     out = t3.tfmr(inputs_embeds=embeds, past_key_values=cache, use_cache=True)
     for step in range(params.max_new_tokens):
@@ -102,12 +141,13 @@ def llama_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
             scaled = top_p(history, min_p(history, scaled))
             token = _pick(torch.softmax(scaled, dim=-1), generator)
         history = torch.cat([history, token], dim=1)
-        # Queue the next forward before reading the token on the host, so a GPU keeps working
-        # through the device-to-host sync that streaming needs; after EOS that step is discarded.
+        readback.push(token)
+        # Queue the next forward before reading the token back, so a GPU keeps working while the
+        # host waits for the copy; after EOS that step is discarded.
         if step + 1 < params.max_new_tokens:
             nxt = (t3.speech_emb(token) + t3.speech_pos_emb.get_fixed_embedding(step + 1)).expand(batch, -1, -1)
             out = t3.tfmr(inputs_embeds=nxt.to(embeds.dtype), past_key_values=cache, use_cache=True)
-        value = int(token)
+        value = readback.pop()
         if value == hp.stop_speech_token:
             return
         yield value
@@ -132,6 +172,7 @@ def turbo_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
     cache = DynamicCache()
     out = t3.tfmr(inputs_embeds=embeds, past_key_values=cache, use_cache=True)
     history = start
+    readback = TokenReadback(text_tokens.device)
     generated: list[torch.Tensor] = []
     for _ in range(params.max_new_tokens):
         if cancel.is_set():
@@ -147,9 +188,10 @@ def turbo_tokens(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, param
             token = _pick(torch.softmax(logits, dim=-1), generator)
         generated.append(token)
         history = torch.cat(generated, dim=1)
+        readback.push(token)
         if len(generated) < params.max_new_tokens:
             out = t3.tfmr(inputs_embeds=t3.speech_emb(token), past_key_values=cache, use_cache=True)
-        value = int(token)
+        value = readback.pop()
         if value == hp.stop_speech_token:
             return
         yield value
