@@ -137,6 +137,13 @@ def test_streamed_tokens_equal_the_package_inference_with_the_same_seed(engine):
     assert streamed == reference[0].tolist()
 
 
+def test_static_decode_and_the_dynamic_fallback_give_the_same_tokens(engine):
+    req = request(engine, seed=12)
+    static = list(engine.speech_tokens(req, threading.Event(), max_new_tokens=12))
+    dynamic = list(variant(engine, static_decode=False).speech_tokens(req, threading.Event(), max_new_tokens=12))
+    assert static == dynamic and len(static) == 12
+
+
 def test_tokens_arrive_one_at_a_time_and_stop_on_cancel(engine):
     cancel = threading.Event()
     tokens = engine.speech_tokens(request(engine), cancel, max_new_tokens=20)

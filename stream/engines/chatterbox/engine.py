@@ -27,6 +27,7 @@ from stream.engines.chatterbox.decoding import PhraseDecoder
 from stream.engines.chatterbox.loading import LoadedModel, cast_t3, load_model, variant_spec
 from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
+from stream.engines.chatterbox.static_decode import llama_tokens_static
 from stream.engines.chatterbox.watermark import StreamingWatermarker
 from stream.settings import Settings
 
@@ -50,6 +51,7 @@ class StreamTuning:
     overlap_frames: int = 4              # vocoder overlap / crossfade (80 ms)
     cfm_steps: int | None = None         # None: the package's (10, Turbo 2)
     max_new_tokens: int | None = None    # fixed budget (benchmarks); None: proportional to the text
+    static_decode: bool = True           # Llama T3 on the static cache (CUDA graph on CUDA); False: dynamic loop
 
     def chunk_sizes(self, first_in_context: bool) -> Iterator[int]:
         size = self.first_chunk_tokens if first_in_context else self.first_chunk_tokens_later
@@ -252,8 +254,11 @@ class ChatterboxEngine(Engine):
         params = SamplingParams(temperature=gen.temperature, cfg_weight=gen.cfg_weight, min_p=gen.min_p,
                                 top_p=gen.top_p, repetition_penalty=gen.repetition_penalty, max_new_tokens=cap)
         prefix = cond_mod.with_emotion(t3, conditioning.t3_prefix, gen.exaggeration)
-        loop = turbo_tokens if self.spec.turbo else llama_tokens
-        return loop(t3, prefix, text_tokens, params, generator, cancel)
+        if self.spec.turbo:
+            return turbo_tokens(t3, prefix, text_tokens, params, generator, cancel)
+        if self.tuning.static_decode:
+            return llama_tokens_static(t3, prefix, text_tokens, params, generator, cancel)
+        return llama_tokens(t3, prefix, text_tokens, params, generator, cancel)
 
     def phrase_decoder(self, voice: Voice, generation: GenerationSettings, generator, max_tokens: int) -> PhraseDecoder:
         s3gen = self.loaded.tts.s3gen
