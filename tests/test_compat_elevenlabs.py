@@ -257,3 +257,29 @@ async def test_sdk_with_timestamps_convert_and_stream(server):
     assert decode_mp3(mp3)[1] == 44100
     assert "".join(c for p in pieces if p.alignment for c in p.alignment.characters) == \
         "Streamed with timing. Second sentence."
+
+
+async def test_livekit_plugin_aclose_mid_turn_cancels_and_the_next_turn_speaks(server):
+    async with aiohttp.ClientSession() as session:
+        tts = livekit_elevenlabs.TTS(api_key="unused", voice_id="default", encoding="pcm_16000",
+                                     base_url=f"http://127.0.0.1:{server.port}/elevenlabs/v1", http_session=session)
+        stream = tts.stream()
+        stream.push_text(LONG)            # input not ended: the interruption closes an open context
+        await asyncio.wait_for(stream.__anext__(), 10)
+        await stream.aclose()
+        nxt = tts.stream()
+        nxt.push_text("New answer.")
+        nxt.end_input()
+        events = await asyncio.wait_for(_collect(nxt), 10)
+        await nxt.aclose()
+        await tts.aclose()
+    assert 0.3 < sum(ev.frame.duration for ev in events) < 3.0
+    for _ in range(50):   # the cancel is counted once the server has processed close_context
+        if metric(server, "voicewire_contexts_total", 'outcome="cancelled"') == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert metric(server, "voicewire_contexts_total", 'outcome="cancelled"') == 1
+
+
+async def _collect(stream) -> list:
+    return [ev async for ev in stream]

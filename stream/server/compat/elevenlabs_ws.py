@@ -4,9 +4,10 @@ The same `Connection` as `/v1/stream` (session, synthesis jobs, outbox, clock), 
 frames translated at both ends: a client frame becomes voicewire's text/flush/end/cancel input, and
 the session's actions become `audio` + `alignment` frames and `isFinal`. `stream-input` is one
 context per socket (`{"text": ""}` ends it and the socket); `multi-stream-input` names contexts by
-`context_id`, where `{"text": ""}` is a keepalive. `close_context` after a `flush` ends the turn
-(the flushed text is spoken, then `isFinal`); any other `close_context` is a barge-in and stops
-the context within a chunk, as voicewire's `cancel` does (docs/compat.md).
+`context_id`, where `{"text": ""}` is a keepalive. `close_context` right after a flush without
+text (how pipecat and LiveKit end a turn) ends it: the text is spoken, then `isFinal`; any other
+`close_context` (after text, flushed per sentence or not, or on an ended context) is a barge-in
+and stops the context within a chunk, as voicewire's `cancel` does (docs/compat.md).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class ElevenLabsConnection(Connection):
         self.outbox = ElevenLabsOutbox(ws, runtime, self.id, on_stalled=lambda: self._execute(self.session.disconnect()))
         self._pace = Pace()
         self._aligners: dict[str, PhraseAligner] = {}
-        self._flushed: set[str] = set()      # contexts whose text has all been flushed (close_context = end)
+        self._flushed: set[str] = set()      # contexts whose last input was a bare flush (close_context = end)
         self._first: dict | None = None      # the first frame, read early for its in-message key
         self._format_error: ProtocolError | None = None
         try:
@@ -127,7 +128,10 @@ class ElevenLabsConnection(Connection):
             return
         if msg.flush and cid in self.session.contexts:
             await self._handle(FlushMessage(type="flush", context_id=cid), now)
+        if msg.flush and not (msg.text or "").strip():
             self._flushed.add(cid)
+        elif msg.text:
+            self._flushed.discard(cid)
         if msg.close_context and cid in self.session.contexts:
             ends = cid in self._flushed and self.session.contexts[cid].state is ContextState.OPEN
             await self._handle(EndMessage(type="end", context_id=cid) if ends
@@ -139,8 +143,6 @@ class ElevenLabsConnection(Connection):
         await self._handle(TextMessage(type="text", context_id=cid, text=msg.text or "",
                                        voice=self.voice_id if opens else None,
                                        generation=settings.generation() if opens and settings else None), now)
-        if msg.text and msg.text.strip():
-            self._flushed.discard(cid)
 
     async def _end_stream(self, now: float) -> None:
         """`stream-input`'s end of stream: speak what is left, `isFinal`, then close the socket."""
