@@ -39,8 +39,9 @@ async def receive_json(ws) -> dict:
 
 
 async def el_turn_speaks(ws, cid: str) -> None:
-    await ws.send(json.dumps({"text": "Still here. ", "context_id": cid, "flush": True}))
-    await ws.send(json.dumps({"context_id": cid, "close_context": True}))
+    for message in ({"text": "Still here. ", "context_id": cid}, {"context_id": cid, "flush": True},
+                    {"context_id": cid, "close_context": True}):
+        await ws.send(json.dumps(message))
     got_audio = False
     while not (msg := await receive_json(ws)).get("isFinal"):
         got_audio |= bool(msg.get("audio"))
