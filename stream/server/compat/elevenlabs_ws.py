@@ -128,9 +128,9 @@ class ElevenLabsConnection(Connection):
             return
         if msg.flush and cid in self.session.contexts:
             await self._handle(FlushMessage(type="flush", context_id=cid), now)
-        if msg.flush and not (msg.text or "").strip():
-            self._flushed.add(cid)
-        elif msg.text:
+            if not (msg.text or "").strip():
+                self._flushed.add(cid)
+        if msg.text and msg.text.strip():
             self._flushed.discard(cid)
         if msg.close_context and cid in self.session.contexts:
             ends = cid in self._flushed and self.session.contexts[cid].state is ContextState.OPEN
