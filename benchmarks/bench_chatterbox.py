@@ -104,6 +104,36 @@ def first_chunk_stages(engine: ChatterboxEngine, seed: int) -> dict:
     return stages
 
 
+def flush_cost(voice_seconds: tuple[float, ...], reps: int, device: str, cfm_steps: int = 10) -> dict:
+    """Median seconds of one first-chunk flow pass (8 + 3 tokens) per reference-voice length.
+
+    S3Gen is the package's class with random weights; the voices are `speechlike_clip`s prepared
+    through `embed_ref`, so the prompt is as long as a real voice of that length. Lengths alternate
+    within each rep, so load changes hit all alike.
+    """
+    from chatterbox.models.s3gen import S3Gen
+
+    from stream.engines.chatterbox.decoding import PhraseDecoder
+
+    torch.manual_seed(0)
+    s3gen = S3Gen().to(device).eval()
+    refs = {s: s3gen.embed_ref(speechlike_clip(s, seed=5), 24_000, device=device) for s in voice_seconds}
+    times: dict[float, list[float]] = {s: [] for s in voice_seconds}
+    for rep in range(reps + 1):                    # the first rep warms up and is dropped
+        for s in voice_seconds:
+            decoder = PhraseDecoder(s3gen, refs[s], generator=torch.Generator(device=device).manual_seed(rep),
+                                    max_tokens=64, cfm_steps=cfm_steps)
+            for token in range(11):
+                decoder.add(100 + token)
+            with torch.inference_mode():
+                start = time.perf_counter()
+                decoder._mel(decoder.ratio * (len(decoder.tokens) - decoder.lookahead), final=False)
+                if rep:
+                    times[s].append(time.perf_counter() - start)
+    return {f"{s:g}s": {"prompt_frames": int(refs[s]["prompt_feat"].shape[1]),
+                        "flow_ms": round(1000 * statistics.median(times[s]), 1)} for s in voice_seconds}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reduced", action="store_true", help="2-layer T3 (tests' reduced_t3) instead of full size")
@@ -115,12 +145,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", help="checkpoint folder (built there on first use)")
     parser.add_argument("--voice-seconds", type=float, default=VOICE_SECONDS,
                         help=f"length of the checkpoint's built-in voice, used by both sides (default {VOICE_SECONDS:g})")
+    parser.add_argument("--flush-cost", action="store_true",
+                        help="only time the first flush's flow pass for a 2 s and a 10 s voice (S3Gen alone)")
     parser.add_argument("--json", help="also write the report here")
     return parser.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args()
+    if args.flush_cost:
+        load_start = os.getloadavg()[0]
+        report = {"label": "CPU, random weights, timing-only" if args.device == "cpu" else "random weights, timing-only",
+                  "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  "device": args.device, "cfm_steps": 10, "reps": args.reps,
+                  "first_flush": flush_cost((2.0, 10.0), args.reps, args.device)}
+        report["load_average_1m"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
+        report["ratio_10s_vs_2s"] = round(report["first_flush"]["10s"]["flow_ms"] / report["first_flush"]["2s"]["flow_ms"], 2)
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(text + "\n")
+        return
     size = "reduced" if args.reduced else "full"
     ckpt = Path(args.checkpoint or Path(tempfile.gettempdir())
                 / f"voicewire-bench-chatterbox-{size}-voice{args.voice_seconds:g}s")
