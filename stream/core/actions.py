@@ -63,9 +63,10 @@ class Refund:
 
 @dataclass(frozen=True)
 class Close:
-    """End the session: send `error` (fatal), then close the socket with `code` or the error's close code."""
+    """End the session: send `error` (fatal), then close the socket with `code` or the error's close code;
+    without an error, a normal close (1000 unless `code` says otherwise) with no error frame."""
 
-    error: ProtocolError
+    error: ProtocolError | None
     code: int | None = None
 
 

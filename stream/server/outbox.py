@@ -102,7 +102,10 @@ class Outbox:
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise ClientGone(str(exc)) from None
 
-    async def _close(self, err: ProtocolError, code: int | None) -> None:
+    async def _close(self, err: ProtocolError | None, code: int | None) -> None:
+        if err is None:
+            await self._close_socket(code or 1000, "")
+            return
         self.rt.metrics.errors.labels(err.code).inc()
         await self._send(err.to_wire())
         await self._close_socket(code or err.close_code or 1011, err.message)

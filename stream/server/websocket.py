@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from stream.accounts.auth import Caller
 from stream.audio.phrase_audio import EncodedPhraseAudio
 from stream.core.actions import Action, Close, SendMessage
-from stream.core.errors import MessageTooLarge, ProtocolError
+from stream.core.errors import MessageTooLarge, ProtocolError, RateLimited
 from stream.core.protocol import (
     CancelMessage,
     ClientMessage,
@@ -61,7 +61,7 @@ class Connection:
             self.rt.sessions.admit(self)
         except ProtocolError as err:   # unauthorized, over a limit, or a compat request refused
             err.fatal = True  # refused at the door: nothing to keep open
-            self.outbox.put(Close(err, code=err.close_code or 1013))
+            self.outbox.put(Close(err, code=err.close_code or (1013 if isinstance(err, RateLimited) else 1008)))
             await self.outbox.run()
             return
         self.rt.metrics.active_sessions.inc()

@@ -20,13 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stream.audio.containers import FORMATS, FileEncoder, output_rate
 from stream.core.actions import SendAudio
-from stream.core.errors import ProtocolError
+from stream.core.errors import ProtocolError, Unsupported
 from stream.core.protocol import GenerationSettings
 from stream.core.server_messages import PhraseMessage
 from stream.server.compat.alignment import Pace, PhraseAligner
 from stream.server.compat.elevenlabs_messages import (
     IGNORED_FIELDS,
-    UnsupportedFormat,
     VoiceSettings,
     output_format,
 )
@@ -59,7 +58,7 @@ def _container(request: Request, body: SpeechBody) -> tuple[str, int]:
     runtime = request.app.state.runtime
     encoding, rate = output_format(request.query_params.get("output_format"))
     if encoding not in _CONTAINERS:
-        raise UnsupportedFormat(f"output_format: {encoding} is served on the websockets only; use pcm_<rate> or mp3")
+        raise Unsupported(f"output_format: {encoding} is served on the websockets only; use pcm_<rate> or mp3")
     names = [*(k for k in request.query_params if k not in ("output_format", "api_key")), *(body.model_extra or {}),
              *(["model_id"] if body.model_id else [])]
     for name in names:

@@ -26,13 +26,6 @@ DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"   # ElevenLabs' documented default
 _ENCODINGS = {"pcm": "pcm_s16le", "ulaw": "mulaw", "alaw": "alaw", "mp3": "mp3"}
 
 
-class UnsupportedFormat(Unsupported):
-    """An `output_format` voicewire does not serve: refused before the session opens."""
-
-    close_code = 1008
-    http_status = 422
-
-
 class VoiceSettings(BaseModel):
     """ElevenLabs voice settings; `style` and `stability` steer Chatterbox, the rest are ignored."""
 
@@ -108,7 +101,7 @@ def output_format(name: str | None) -> tuple[str, int]:
               "mp3": rate in (FORMATS["mp3"].sample_rates or ())}
     if served.get(codec):
         return _ENCODINGS[codec], rate
-    raise UnsupportedFormat(f"output_format: {name!r} is not served; use pcm_<rate>, ulaw_8000, alaw_8000 or "
+    raise Unsupported(f"output_format: {name!r} is not served; use pcm_<rate>, ulaw_8000, alaw_8000 or "
                       f"mp3_<rate>_<bitrate> (docs/compat.md)")
 
 

@@ -45,14 +45,6 @@ SINGLE_CONTEXT = "stream-input"
 KNOWN_QUERY = frozenset({"api_key", "output_format"})
 
 
-class _Hangup(ProtocolError):
-    """`close_socket`, or the end of a `stream-input` stream: close normally once the audio is out."""
-
-    code = "close_socket"
-    fatal = True
-    close_code = 1000
-
-
 class ElevenLabsOutbox(Outbox):
     """Sends prepared ElevenLabs frames; closes with ElevenLabs' error frame (none for a normal close)."""
 
@@ -62,10 +54,12 @@ class ElevenLabsOutbox(Outbox):
         else:
             await self._send(item)  # type: ignore[arg-type]
 
-    async def _close(self, err: ProtocolError, code: int | None) -> None:
-        if not isinstance(err, _Hangup):
-            self.rt.metrics.errors.labels(err.code).inc()
-            await self._send(ErrorOut(message=err.message, error=err.code, code=code or err.close_code or 1008))
+    async def _close(self, err: ProtocolError | None, code: int | None) -> None:
+        if err is None:  # `close_socket`, or the end of a `stream-input` stream, once the audio is out
+            await self._close_socket(code or 1000, "")
+            return
+        self.rt.metrics.errors.labels(err.code).inc()
+        await self._send(ErrorOut(message=err.message, error=err.code, code=code or err.close_code or 1008))
         await self._close_socket(code or err.close_code or 1008, err.message)
 
 
@@ -118,7 +112,7 @@ class ElevenLabsConnection(Connection):
         self.session.admit(now)
         self._count_ignored(msg.ignored())
         if msg.close_socket:
-            self._execute([*self.session.disconnect(), Close(_Hangup("close_socket"))])
+            self._execute([*self.session.disconnect(), Close(None)])
             return
         cid = msg.context_id or ("default" if self.multi else SINGLE_CONTEXT)
         if msg.text:
@@ -149,7 +143,7 @@ class ElevenLabsConnection(Connection):
         if SINGLE_CONTEXT in self.session.contexts:
             await self._handle(EndMessage(type="end", context_id=SINGLE_CONTEXT), now)
         else:
-            self._post([Close(_Hangup("end of stream"))])
+            self._post([Close(None)])
 
     def _count_ignored(self, names) -> None:
         for name in names:
@@ -212,7 +206,7 @@ class ElevenLabsConnection(Connection):
         self._flushed.discard(context_id)
         self.outbox.put(FinalOut(contextId=context_id if self.multi else None))
         if not self.multi:
-            self.outbox.put(Close(_Hangup("end of stream")))
+            self.outbox.put(Close(None))
 
 
 def _ends_phrase(action: Action, context_id: str) -> bool:

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def voicewire(*args: str) -> subprocess.CompletedProcess:

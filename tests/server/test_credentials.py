@@ -15,7 +15,7 @@ from tests.wire import RawPeer
 
 KEY = "static-key-for-tests"
 WRONG = "static-key-but-wrong"
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 
 
 def forms(secret: str) -> dict[CredentialForm, tuple[dict[str, str], dict[str, str]]]:

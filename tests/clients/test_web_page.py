@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_adapters_pipecat import LONG, cancelled_contexts
+from tests.agent_adapters.test_adapters_pipecat import LONG, cancelled_contexts
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from agent_adapters.livekit_tts import TTS
 from clients import llm_deltas
 from tests import deprecations
-from tests.test_adapters_pipecat import LONG, REPLY, cancelled_contexts
+from tests.agent_adapters.test_adapters_pipecat import LONG, REPLY, cancelled_contexts
 
 
 @pytest.fixture(autouse=True)

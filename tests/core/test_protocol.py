@@ -118,5 +118,5 @@ def test_every_error_code_is_one_class_in_stream_errors_and_documented():
     defined = [c for c in subclasses(ProtocolError) if c.__module__.startswith("stream.")]
     assert {c.__module__ for c in defined} == {"stream.core.errors"}
     assert {c.code: c for c in defined} == ERROR_CODES
-    limits = (Path(__file__).parent.parent / "docs" / "limits.md").read_text()
+    limits = (Path(__file__).parents[2] / "docs" / "limits.md").read_text()
     assert [code for code in ERROR_CODES if f"| `{code}` |" not in limits] == []

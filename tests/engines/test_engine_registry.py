@@ -19,7 +19,7 @@ from stream.engines.piper.policy import POLICY as PIPER_POLICY
 from stream.inference.pool import InferencePool
 from stream.settings import Settings
 
-STREAM = Path(__file__).resolve().parent.parent / "stream"
+STREAM = Path(__file__).resolve().parents[2] / "stream"
 
 
 def test_engine_names_come_from_the_registry():

@@ -14,8 +14,8 @@ from stream.engines.base import Engine
 from stream.inference.chunk_stream import EngineStalled, open_stream
 from stream.inference.executor import Executor
 from stream.inference.pool import InferencePool
-from tests.inference_helpers import ChunkedSynthesis, reference, request
-from tests.round_robin_executor import RoundRobinExecutor
+from tests.inference.inference_helpers import ChunkedSynthesis, reference, request
+from tests.inference.round_robin_executor import RoundRobinExecutor
 
 PHRASE = "A phrase of a few words. And a second sentence."
 

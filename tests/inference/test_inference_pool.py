@@ -12,7 +12,7 @@ import pytest
 
 from stream.engines.base import Engine
 from stream.inference.pool import InferencePool
-from tests.inference_helpers import ChunkedSynthesis, RecordingSink, reference, request
+from tests.inference.inference_helpers import ChunkedSynthesis, RecordingSink, reference, request
 
 PHRASE = "Two short sentences. Spoken by the pool."
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 
 from stream.core.segmenter import CutterConfig, PhraseCutter
-from tests.test_segmenter import FAST, SMALL, aheads, run, splits, words
+from tests.core.test_segmenter import FAST, SMALL, aheads, run, splits, words
 
 OPENER = replace(SMALL, release_opener=True)
 CLAUSES = replace(OPENER, first_min_words=2)  # as Piper: a two-word clause may open a reply

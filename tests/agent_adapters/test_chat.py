@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from tests.clients.test_playback import null_alsa_home
 from tests.conftest import free_port
 from tests.fake_llm import FakeLLM
-from tests.test_playback import null_alsa_home
 
 
 class ChatProcess:

@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.round_robin_executor import RoundRobinExecutor, RoundRobinPiper
+from tests.inference.round_robin_executor import RoundRobinExecutor, RoundRobinPiper
 from tests.wire import RawPeer
 
 REPLIES = {

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream.core.segmenter import PhraseCutter, SynthesisRate
-from tests.test_segmenter import FAST, SMALL, run, splits
+from tests.core.test_segmenter import FAST, SMALL, run, splits
 
 # SMALL starves below 1.0 s; its soft cap is 40 characters, so the clause below is only taken when starving.
 TEXT = "First one here. The tram stops at the bridge, and the bus goes on to the harbour."

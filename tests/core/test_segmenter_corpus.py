@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 from stream.core.segmenter import CutterConfig
-from tests.segmenter_cases import CASES
-from tests.test_segmenter import run
+from tests.core.segmenter_cases import CASES
+from tests.core.test_segmenter import run
 
 # Pinned here so that retuning the engine defaults does not silently rewrite what the corpus checks.
 POLICIES: dict[str, tuple[CutterConfig, float]] = {
