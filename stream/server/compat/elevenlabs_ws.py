@@ -39,7 +39,7 @@ from stream.server.compat.elevenlabs_messages import (
 from stream.server.credentials import authenticate, request_key
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
-from stream.server.websocket import Connection
+from stream.server.session_driver import SessionDriver
 
 SINGLE_CONTEXT = "stream-input"
 KNOWN_QUERY = frozenset({"api_key", "output_format"})
@@ -63,7 +63,7 @@ class ElevenLabsOutbox(Outbox):
         await self._close_socket(code or err.close_code or 1008, err.message)
 
 
-class ElevenLabsConnection(Connection):
+class ElevenLabsConnection(SessionDriver):
     def __init__(self, ws: WebSocket, runtime: Runtime, voice_id: str, multi: bool) -> None:
         super().__init__(ws, runtime)
         self.endpoint = "elevenlabs/multi-stream-input" if multi else "elevenlabs/stream-input"
@@ -158,9 +158,6 @@ class ElevenLabsConnection(Connection):
 
     def _output(self) -> tuple[str, int]:
         return self._format
-
-    def _greeting(self) -> None:
-        return None
 
     def _post(self, actions: list[Action]) -> None:
         """Translate the session's actions to ElevenLabs frames, in order."""

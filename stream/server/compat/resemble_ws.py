@@ -23,7 +23,7 @@ from stream.core.server_messages import CancelledMessage, ErrorMessage, PhraseMe
 from stream.server.compat.alignment import Pace, PhraseAligner
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
-from stream.server.websocket import Connection
+from stream.server.session_driver import SessionDriver
 
 ENDPOINT = "resemble/stream"
 IGNORED_FIELDS = frozenset({"output_format", "no_audio_header", "project_uuid", "model"})
@@ -89,7 +89,7 @@ class ResembleOutbox(Outbox):
         await self._close_socket(code or err.close_code or 1008, err.message)
 
 
-class ResembleConnection(Connection):
+class ResembleConnection(SessionDriver):
     def __init__(self, ws: WebSocket, runtime: Runtime) -> None:
         super().__init__(ws, runtime)
         self.outbox = ResembleOutbox(ws, runtime, self.id, on_stalled=lambda: self._execute(self.session.disconnect()))
@@ -121,9 +121,6 @@ class ResembleConnection(Connection):
 
     def _output(self) -> tuple[str, int]:
         return self._format
-
-    def _greeting(self) -> None:
-        return None
 
     def _post(self, actions: list[Action]) -> None:
         for i, action in enumerate(actions):
