@@ -190,3 +190,12 @@ def test_reference_audio_forms_and_refusals_on_a_cloning_engine(make_server, tmp
         clips.close()
     assert refused.status_code == 422 and refused.json()["code"] == "bad_reference_url"
     assert "a loopback address" in refused.json()["message"] and clips.hits["/voice.mp3"] == 0
+
+
+def test_generation_fields_a_request_leaves_out_stay_unset_for_the_engines_defaults():
+    """Turbo's package default top_p (0.95) must fill a request that names no top_p, over HTTP too."""
+    from stream.server.http.chatterbox_tts import ChatterboxTTSRequest
+    from stream.server.http.common import generation_of
+
+    settings = generation_of(ChatterboxTTSRequest(text="Hi.", temperature=0.5))
+    assert settings.model_fields_set == {"temperature"} and settings.top_p == 1.0

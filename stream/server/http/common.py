@@ -167,8 +167,9 @@ def describe_generation_fields(schema: dict) -> None:
 
 
 def generation_of(body: BaseModel) -> GenerationSettings:
-    """The generation fields of a request model that extends `GenerationSettings`."""
-    return GenerationSettings(**body.model_dump(include=set(GenerationSettings.model_fields)))
+    """The generation fields of a request model that extends `GenerationSettings`; only those the
+    request set count as set, so an engine variant's own defaults fill the rest (Turbo's top_p)."""
+    return GenerationSettings(**body.model_dump(include=set(GenerationSettings.model_fields), exclude_unset=True))
 
 
 def is_url(reference: str) -> bool:
