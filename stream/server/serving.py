@@ -55,5 +55,5 @@ def startup_lines(settings: Settings, auth: Authenticator) -> list[str]:
         why = ("--api-key / VOICEWIRE_API_KEYS gave keys" if settings.api_keys
                else "the key database holds keys (`voicewire keys list`)")
         lines.append(f"API keys are now required, {why}: clients send one as the x-api-key header, as "
-                     f"Authorization: Bearer or as ?api_key= in the URL (the page: {url}?api_key=)")
+                     f"Authorization: Bearer or as the api_key query parameter (the page takes it in its key field)")
     return lines
