@@ -29,5 +29,5 @@ def test_a_keyed_server_says_keys_are_now_required_and_how_to_send_one(make_serv
     lines = startup_lines(keyed.runtime.settings, keyed.runtime.auth)
     assert lines[0] == f"browser page: http://127.0.0.1:{keyed.port}/"
     assert lines[2].startswith("API keys are now required, --api-key / VOICEWIRE_API_KEYS gave keys")
-    assert "x-api-key" in lines[2] and "Authorization: Bearer" in lines[2] and "?api_key=" in lines[2]
+    assert "x-api-key" in lines[2] and "Authorization: Bearer" in lines[2] and "api_key query parameter" in lines[2]
     assert "static-key-for-tests" not in "\n".join(lines)
