@@ -75,6 +75,12 @@ class Variant:
     measured_rate: bool  # the session feeds the measured synthesis time per character (SynthesisRate)
 
 
+
+def _modelled(metrics) -> dict:
+    """What a modelled turn reports, the same for voicewire's replay and the peer's."""
+    return {"ttfa_ms": metrics.ttfa_ms, "ttfb_ms": metrics.ttfb_ms,
+            "leading_silence_ms": metrics.leading_silence_ms, "gaps_ms": metrics.gaps}
+
 def variants(shipped: CutterConfig) -> list[Variant]:
     opener = replace(BEFORE, release_opener=True)
     prior = replace(opener, synth_s_per_char=shipped.synth_s_per_char)
@@ -213,13 +219,7 @@ def replay_turn(
         "first_unit_cpu_ms": state["cpu"],
         "phrases": state["phrases"],
     }
-    model = {
-        "ttfa_ms": metrics.ttfa_ms,
-        "ttfb_ms": metrics.ttfb_ms,
-        "leading_silence_ms": metrics.leading_silence_ms,
-        "gaps_ms": metrics.gaps,
-    }
-    return turn, model
+    return turn, _modelled(metrics)
 
 
 def peer_fragments(sched: Schedule) -> list[tuple[str, float]]:
@@ -282,13 +282,7 @@ def replay_peer_turn(
         "first_unit_cpu_ms": cpu,
         "phrases": len(fragments),
     }
-    model = {
-        "ttfa_ms": metrics.ttfa_ms,
-        "ttfb_ms": metrics.ttfb_ms,
-        "leading_silence_ms": metrics.leading_silence_ms,
-        "gaps_ms": metrics.gaps,
-    }
-    return turn, model
+    return turn, _modelled(metrics)
 
 
 def run(

@@ -77,9 +77,9 @@ async def test_engine_rate_is_resampled_when_the_pipeline_rate_is_not_served(ser
     assert 0.5 < sum(len(f.audio) for f in audio) / 2 / 32000 < 4.0
 
 
-async def test_interruption_cancels_on_the_server_and_no_stale_audio_follows(server):
-    before = cancelled_contexts(server)
-    tts = VoicewireTTSService(url=server.ws_url)
+async def check_interruption_cuts_the_turn(tts) -> None:
+    """A long turn, an interruption mid-turn, then a new turn: the long turn's audio stops at the
+    interruption (cut short, not played out) and none of it follows the interruption."""
     down, _ = await run_test(tts, frames_to_send=[
         *llm_turn(LONG), SleepFrame(1.0), InterruptionFrame(), SleepFrame(1.0),
         *llm_turn("New answer."), SleepFrame(1.5)])
@@ -90,6 +90,11 @@ async def test_interruption_cancels_on_the_server_and_no_stale_audio_follows(ser
     assert later and not first_ids & {f.context_id for f in later}, "stale audio after the interruption"
     spoken_before = sum(len(f.audio) for f in down[:cut] if isinstance(f, TTSAudioRawFrame)) / 2 / 24000
     assert spoken_before < 40.0  # the long turn (about 70 s of speech) was cut short, not played out
+
+
+async def test_interruption_cancels_on_the_server_and_no_stale_audio_follows(server):
+    before = cancelled_contexts(server)
+    await check_interruption_cuts_the_turn(VoicewireTTSService(url=server.ws_url))
     assert cancelled_contexts(server) == before + 1
 
 

@@ -25,7 +25,6 @@ from elevenlabs.core.api_error import ApiError
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from livekit.plugins import elevenlabs as livekit_elevenlabs
 from pipecat.frames.frames import (
-    InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -41,6 +40,7 @@ from stream.server.app import create_app
 from stream.server.runtime import build_runtime
 from stream.server.serving import uvicorn_config
 from stream.settings import Settings
+from tests.agent_adapters.test_adapters_pipecat import check_interruption_cuts_the_turn
 from tests.conftest import ServerHandle, free_port
 
 REPLY = "Sure, I can help with that. The museum opens at nine, and tickets cost twelve dollars."
@@ -80,16 +80,7 @@ async def test_pipecat_speaks_a_turn_with_word_timestamps(server):
 
 
 async def test_pipecat_interruption_stops_the_context_and_no_stale_audio_follows(server):
-    tts = pipecat_tts(server)
-    down, _ = await run_test(tts, frames_to_send=[
-        *llm_turn(LONG), SleepFrame(1.0), InterruptionFrame(), SleepFrame(1.0),
-        *llm_turn("New answer."), SleepFrame(1.5)])
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
-    first_ids = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
-    later = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
-    assert len(first_ids) == 1, "audio of the long turn should have started before the interruption"
-    assert later and not first_ids & {f.context_id for f in later}, "stale audio after the interruption"
-    assert sum(len(f.audio) for f in down[:cut] if isinstance(f, TTSAudioRawFrame)) / 2 / 24000 < 40.0
+    await check_interruption_cuts_the_turn(pipecat_tts(server))
     assert metric(server, "voicewire_contexts_total", 'outcome="cancelled"') == 1
 
 

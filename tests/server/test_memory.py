@@ -47,8 +47,10 @@ async def test_cancelled_contexts_leave_no_synthesis_jobs_or_contexts_behind(ser
         # Cancel once the next phrase is being prefetched (a job beside the one speaking). Piper says a
         # short phrase in one chunk, so poll the session's own record of its jobs, not the heap.
         (conn,) = server.runtime.sessions.live
-        assert await eventually(lambda: len(conn.session.contexts[cid].jobs) >= 2, poll_s=0.002)
-        contexts.append(weakref.ref(conn.session.contexts[cid]))
+        ctx = conn.session.contexts[cid]
+        assert await eventually(lambda ctx=ctx: len(ctx.jobs) >= 2, poll_s=0.002)
+        contexts.append(weakref.ref(ctx))
+        del ctx  # the check below wants the context gone
         await peer.send({"type": "cancel", "context_id": cid})
         await peer.until("cancelled", cid)
     # An idle worker thread may still hold the last job it ran (at most one each), nothing else may.
