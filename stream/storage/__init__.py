@@ -6,15 +6,17 @@ SQL lives only in the backends.
 """
 
 from stream.storage.backends import open_storage
-from stream.storage.base import Storage
+from stream.storage.base import Storage, StorageUnavailable
 from stream.storage.cache import SharedRecordCache
 from stream.storage.changes import PROPAGATION_BOUND_S, Change, ChangeFeed, Topic
 from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal
+from stream.storage.leases import LEASE_TTL_S, SessionLeases
 from stream.storage.url import DatabaseUrl, DatabaseUrlError, parse_database_url
 from stream.storage.usage import DailyUsage, UsageRepository
 from stream.storage.voices import StoredVoice, VoiceRepository
 
 __all__ = [
+    "LEASE_TTL_S",
     "PROPAGATION_BOUND_S",
     "ApiKey",
     "Change",
@@ -25,8 +27,10 @@ __all__ = [
     "DatabaseUrlError",
     "KeyRepository",
     "Refusal",
+    "SessionLeases",
     "SharedRecordCache",
     "Storage",
+    "StorageUnavailable",
     "StoredVoice",
     "Topic",
     "UsageRepository",

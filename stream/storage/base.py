@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from stream.storage.changes import ChangeFeed
 from stream.storage.keys import KeyRepository
+from stream.storage.leases import SessionLeases
 from stream.storage.url import DatabaseUrl
 from stream.storage.usage import UsageRepository
 from stream.storage.voices import VoiceRepository
@@ -18,7 +19,14 @@ class Storage:
     voices: VoiceRepository
     usage: UsageRepository
     changes: ChangeFeed
+    leases: SessionLeases
 
     def close(self) -> None:
         """Stop watching for changes. Repositories hold no connection between operations."""
         self.changes.close()
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached (down, refused, timed out). Backends raise it from any
+    repository call instead of their driver's own errors, so the server can answer 503-style and
+    stay up; the message names the database by its redacted URL, never its password."""

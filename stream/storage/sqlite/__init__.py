@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.storage.base import Storage
-from stream.storage.sqlite import changes, keys, voices
+from stream.storage.sqlite import changes, keys, leases, voices
 from stream.storage.sqlite.database import DatabaseFile
 from stream.storage.url import DatabaseUrl
 
@@ -15,6 +15,7 @@ SCHEMA = {
     "key_usage": keys.USAGE_MIGRATIONS,
     "voices": voices.MIGRATIONS,
     "changes": changes.MIGRATIONS,
+    "session_leases": leases.MIGRATIONS,
 }
 
 
@@ -24,4 +25,4 @@ def open_sqlite(path: Path) -> Storage:
     feed = changes.SqliteChangeFeed(file)
     return Storage(url=DatabaseUrl.sqlite(path), keys=keys.SqliteKeyRepository(file, feed),
                    voices=voices.SqliteVoiceRepository(file, feed), usage=keys.SqliteUsageRepository(file),
-                   changes=feed)
+                   changes=feed, leases=leases.SqliteSessionLeases(file))
