@@ -31,8 +31,10 @@ Rules, each tested in `tests/core/test_batch_schedule.py`:
 from __future__ import annotations
 
 import enum
+import itertools
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "BatchRequest", "BatchScheduler", "Cancel", "Event", "Finished", "FlushDone", "FlushItem", "Pause",
@@ -179,10 +181,45 @@ class StepPlan:
     prefill: list[PrefillChunk]
     decode: list[int]
     flush: list[FlushItem]
+    release: list[int] = field(default_factory=list)  # rows freed since the last plan (decode over,
+                                                      # cancelled, finished): close them before prefill
 
     @property
     def idle(self) -> bool:
-        return not (self.prefill or self.decode or self.flush)
+        return not (self.prefill or self.decode or self.flush or self.release)
+
+
+class _Phase(enum.Enum):
+    QUEUED = "queued"          # waiting for rows
+    PREFILL = "prefill"        # admitted, prefix being prefilled
+    DECODE = "decode"          # one token per step
+    DRAIN = "drain"            # decoding over, rows released, flushes left
+
+
+@dataclass
+class _Live:
+    """The policy's record of one request."""
+
+    request: BatchRequest
+    seq: int
+    submitted: float
+    deadline: float | None
+    phase: _Phase = _Phase.QUEUED
+    admitted: float = 0.0
+    prefilled: int = 0
+    steps: int = 0             # decode steps planned
+    tokens: int = 0            # speech tokens read back
+    done: bool = False         # the last token was read back (EOS or the cap)
+    paused: bool = False
+    has_audio: bool = False    # a flush reached the listener
+    chunk: int = 0             # the size of the chunk whose flush is due next
+    next_flush_at: int = 0     # token count at which the next non-final flush is due
+    due_since: float | None = None
+
+    @property
+    def decoding(self) -> bool:
+        cap = self.request.max_new_tokens
+        return self.phase is _Phase.DECODE and not self.done and (cap is None or self.steps < cap)
 
 
 class BatchScheduler:
@@ -190,34 +227,179 @@ class BatchScheduler:
 
     def __init__(self, config: ScheduleConfig) -> None:
         self.config = config
+        self._live: dict[int, _Live] = {}
+        self._order = itertools.count()
+        self._used_rows = 0
+        self._released: list[int] = []
+        self._service_s = config.expected_service_s
 
+    # ----- introspection ---------------------------------------------------------------------------
     @property
     def free_rows(self) -> int:
         """Rows not held by an admitted request."""
-        raise NotImplementedError
+        return self.config.row_budget - self._used_rows
 
-    def expected_wait_s(self, now: float, priority: int = 1) -> float:
-        """How long a request of `priority` submitted now would wait for rows (an estimate)."""
-        raise NotImplementedError
+    @property
+    def queued(self) -> int:
+        return sum(live.phase is _Phase.QUEUED for live in self._live.values())
 
+    @property
+    def active(self) -> int:
+        """Requests holding rows (prefilling or decoding)."""
+        return sum(live.phase in (_Phase.PREFILL, _Phase.DECODE) for live in self._live.values())
+
+    def __contains__(self, request_id: int) -> bool:
+        return request_id in self._live
+
+    def expected_wait_s(self, now: float, priority: int = 1, rows: int = 1) -> float:
+        """How long a request of `priority` and `rows` submitted now would wait for rows: the rows
+        queued ahead of it, plus its own, beyond the free ones, each budget's worth taking one
+        measured service time."""
+        ahead = sum(live.request.rows for live in self._queue(now) if self._rank(live, now)[0] <= priority)
+        short = ahead + rows - self.free_rows
+        return 0.0 if short <= 0 else math.ceil(short / self.config.row_budget) * self._service_s
+
+    # ----- input -----------------------------------------------------------------------------------
     def submit(self, request: BatchRequest, now: float) -> Refused | None:
         """Queue `request`, or refuse it (too many rows for the budget, or the expected wait too long)."""
-        raise NotImplementedError
+        if request.id in self._live:
+            raise ValueError(f"id: request {request.id} is already scheduled")
+        budget = self.config.row_budget
+        if request.rows > budget:
+            return Refused(request.id, RefusalReason.TOO_LARGE,
+                           f"the request needs {request.rows} decoding rows; the engine has {budget}", math.inf)
+        wait = self.expected_wait_s(now, request.priority, request.rows)
+        if wait > self.config.max_queue_wait_s:
+            return Refused(request.id, RefusalReason.QUEUE_WAIT,
+                           f"the engine is at capacity: expected wait {wait:.1f} s exceeds "
+                           f"{self.config.max_queue_wait_s:g} s; retry shortly", wait)
+        first = request.first_chunk_tokens
+        self._live[request.id] = _Live(request, next(self._order), now, request.deadline, chunk=first,
+                                       next_flush_at=first + request.lookahead_tokens)
+        return None
 
     def apply(self, event: Event, now: float) -> None:
         """Record one event (an unknown or finished id is ignored: events race with the request's end)."""
-        raise NotImplementedError
+        live = self._live.get(event.id)
+        if live is None:
+            return
+        if isinstance(event, Cancel | Finished):
+            self._drop(live)
+        elif isinstance(event, Pause):
+            live.paused = True
+        elif isinstance(event, Resume):
+            live.paused = False
+        elif isinstance(event, SetDeadline):
+            live.deadline = event.deadline
+        elif isinstance(event, Tokens):
+            live.tokens += event.count
+            live.done = live.done or event.done
+        elif isinstance(event, FlushDone):
+            live.has_audio = True
 
     def apply_all(self, events: Iterable[Event], now: float) -> None:
         for event in events:
             self.apply(event, now)
 
+    # ----- the plan --------------------------------------------------------------------------------
     def plan(self, now: float) -> StepPlan:
         """The next step. The executor runs all of it; the policy counts it as done when it returns."""
-        raise NotImplementedError
+        for live in list(self._live.values()):
+            if live.phase is _Phase.DECODE and not live.decoding:
+                self._release(live)
+                self._service_s += 0.2 * ((now - live.admitted) - self._service_s)
+        self._admit(now)
+        prefill = self._prefill(now)
+        decode = [live.request.id for live in self._by_rank(self._live.values(), now) if live.decoding
+                  and not live.paused]
+        for request_id in decode:
+            self._live[request_id].steps += 1
+        flush = self._flush(now)
+        release, self._released = self._released, []
+        return StepPlan(prefill, decode, flush, release)
 
-    def over(self) -> list[int]:
-        """Requests that ended since the last call (final flush planned, cancelled, finished): their
-        rows are free; the executor closes what it holds for them."""
-        raise NotImplementedError
+    def _admit(self, now: float) -> None:
+        for live in self._queue(now):
+            if live.request.rows > self.free_rows:
+                return  # the head waits for rows; nothing behind it overtakes it
+            live.phase, live.admitted = _Phase.PREFILL, now
+            self._used_rows += live.request.rows
 
+    def _prefill(self, now: float) -> list[PrefillChunk]:
+        budget = self.config.prefill_chunk_tokens
+        chunks: list[PrefillChunk] = []
+        prefilling = [live for live in self._live.values() if live.phase is _Phase.PREFILL]
+        for live in self._by_rank(prefilling, now):
+            if budget == 0:
+                break
+            start = live.prefilled
+            end = min(live.request.prefill_tokens, start + budget)
+            budget -= end - start
+            live.prefilled = end
+            last = end == live.request.prefill_tokens
+            chunks.append(PrefillChunk(live.request.id, start, end, last))
+            if last:
+                live.phase = _Phase.DECODE
+        return chunks
+
+    def _flush(self, now: float) -> list[FlushItem]:
+        due: list[tuple[tuple[int, float, int], _Live, FlushItem]] = []
+        for live in self._live.values():
+            item = self._due(live)
+            if item is None:
+                live.due_since = None
+                continue
+            if live.due_since is None:
+                live.due_since = now
+            if live.paused:
+                continue
+            deadline = live.deadline if live.deadline is not None else live.due_since + self.config.undated_slack_s
+            # A listener with nothing to play: a first phrase's before its first chunk, or one whose
+            # deadline passed (it ran dry); these go before listeners still playing.
+            dry = (not live.has_audio and live.request.priority == 0) or deadline <= now
+            due.append(((0 if dry else 1, deadline, live.seq), live, item))
+        due.sort(key=lambda entry: entry[0])
+        items = []
+        for _, live, item in due[: self.config.max_flush_batch]:
+            items.append(item)
+            live.due_since = None
+            if item.final:
+                self._drop(live)
+            else:
+                live.chunk = min(live.request.max_chunk_tokens or live.chunk, live.chunk * 2)
+                live.next_flush_at += live.chunk
+        return items
+
+    @staticmethod
+    def _due(live: _Live) -> FlushItem | None:
+        """The request's next flush, if one is due: non-final ones first, as a serial run would do them."""
+        if live.phase not in (_Phase.DECODE, _Phase.DRAIN):
+            return None
+        if live.tokens >= live.next_flush_at:
+            return FlushItem(live.request.id, live.next_flush_at, final=False)
+        if live.done:
+            return FlushItem(live.request.id, live.tokens, final=True)
+        return None
+
+    # ----- bookkeeping -----------------------------------------------------------------------------
+    def _release(self, live: _Live) -> None:
+        """Decoding is over: free the rows now; flushes may remain (DRAIN)."""
+        self._used_rows -= live.request.rows
+        self._released.append(live.request.id)
+        live.phase = _Phase.DRAIN
+
+    def _drop(self, live: _Live) -> None:
+        if live.phase in (_Phase.PREFILL, _Phase.DECODE):
+            self._release(live)
+        del self._live[live.request.id]
+
+    def _rank(self, live: _Live, now: float) -> tuple[float, float, int]:
+        """Priority aged by waiting time, then deadline (none: last), then arrival."""
+        aged = live.request.priority - (now - live.submitted) / self.config.aging_s
+        return aged, math.inf if live.deadline is None else live.deadline, live.seq
+
+    def _by_rank(self, lives: Iterable[_Live], now: float) -> list[_Live]:
+        return sorted(lives, key=lambda live: self._rank(live, now))
+
+    def _queue(self, now: float) -> list[_Live]:
+        return self._by_rank((live for live in self._live.values() if live.phase is _Phase.QUEUED), now)
