@@ -31,6 +31,8 @@ class Settings:
     voice_cache_size: int = 64
     allow_private_urls: bool = False
     log_level: str = "info"
+    replica: str | None = None                 # this process's name in ready, /healthz and logs; None = <host>-<pid>
+    drain_timeout_s: float = 10.0              # on stop: open turns get this long to finish before shutting_down
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -167,6 +167,16 @@ class ServerShuttingDown(ProtocolError):
     http_status = 503
 
 
+class StorageUnavailableError(ProtocolError):
+    """The database behind keys, credits and voices cannot be reached: nothing was charged or
+    spoken; retry shortly (on a websocket the close is 1013, "try again later")."""
+
+    code = "storage_unavailable"
+    fatal = True
+    close_code = 1013
+    http_status = 503
+
+
 ERROR_CODES: dict[str, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
@@ -174,5 +184,6 @@ ERROR_CODES: dict[str, type[ProtocolError]] = {
         Unsupported, VoiceNotFound, BadAudio, TooManyContexts, TextTooLong, RateLimited,
         InsufficientCredits, InternalError, Unauthorized, MessageTooLarge, IdleTimeout,
         ServerShuttingDown, NotAcceptable, BodyTooLarge, BadEncoding, ReferenceUrlRefused, ReferenceTooLarge,
+        StorageUnavailableError,
     )
 }

@@ -35,6 +35,7 @@ class ReadyMessage(_Wire):
     output_format: OutputFormatInfo
     capabilities: dict[str, Any]
     limits: dict[str, Any]
+    replica: str | None = None    # which server process answers (placement behind a load balancer)
 
 
 class PhraseMessage(_Wire):

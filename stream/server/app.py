@@ -6,9 +6,10 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 
 from fastapi import FastAPI, Response, WebSocket
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from stream.server.compat import routes as compat
+from stream.server.health import Readiness
 from stream.server.http import chatterbox_tts as http_tts
 from stream.server.http import openai_speech as http_openai
 from stream.server.http import voices as http_voices
@@ -24,7 +25,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        await runtime.sessions.shutdown_all()
+        await runtime.drain()   # a no-op when `voicewire serve`'s SIGTERM handling drained already
         runtime.close()
 
     app = FastAPI(
@@ -56,15 +57,29 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
-        """Liveness and what is loaded."""
+        """What is loaded and where: the engine, this replica's name, its open sessions, whether it drains."""
         engine = runtime.engine
         return {
             "status": "ok",
             "engine": engine.name,
             "model": engine.model,
             "sample_rate": engine.sample_rate,
-            "sessions": len(runtime.sessions.live),
+            "sessions": runtime.active_sessions(),
+            "replica": runtime.replica,
+            "draining": runtime.draining,
         }
+
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> dict:
+        """Liveness: the process answers (200 while it serves, draining included)."""
+        return {"status": "ok", "replica": runtime.replica}
+
+    @app.get("/readyz", tags=["operations"], response_model=Readiness)
+    async def readyz() -> JSONResponse:
+        """Readiness: 200 when the engine is loaded, the database answers and the replica is not
+        draining; else 503, `failed` naming the checks that failed."""
+        readiness = await runtime.readiness()
+        return JSONResponse(readiness.model_dump(), status_code=200 if readiness.ready else 503)
 
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:

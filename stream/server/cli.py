@@ -14,7 +14,7 @@ from stream.deadline import deadline
 from stream.engines.registry import ENGINE_NAMES
 from stream.settings import Settings, from_env
 
-SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, open sessions get this long for their final messages
+SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, after the drain, open sessions get this long for their final messages
 CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and answer the close frame
 
 
@@ -24,12 +24,14 @@ def _serve(args: argparse.Namespace) -> int:
     from stream.engines.registry import EngineLoadError
     from stream.server.app import create_app
     from stream.server.log_redaction import configure_logging
+    from stream.server.replica import replica_name
     from stream.server.runtime import build_runtime
     from stream.server.serving import startup_lines, uvicorn_config
-    from stream.storage import DatabaseUrlError
+    from stream.storage import DatabaseUrlError, StorageUnavailable
 
     settings = from_env()
-    for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers"):
+    for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers",
+                 "replica", "drain_timeout_s"):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
@@ -37,11 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
         settings.api_keys = tuple(args.api_key)
     if args.no_watermark:
         settings.watermark = False
-    configure_logging(settings.log_level, settings.api_keys)   # before anything logs: every line redacted
+    settings.replica = replica_name(settings)
+    configure_logging(settings.log_level, settings.api_keys, settings.replica)   # before anything logs: redacted
     log = logging.getLogger("voicewire")
     try:
         runtime = build_runtime(settings)
-    except (EngineLoadError, DatabaseUrlError) as exc:
+    except (EngineLoadError, DatabaseUrlError, StorageUnavailable) as exc:
         log.error("cannot start: %s", exc)
         return 2
     log.info("engine %s (%s), model %s, %d Hz", runtime.engine.name, runtime.engine_reason,
@@ -60,8 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _graceful_server(config, runtime):
-    """uvicorn's server, except that on SIGTERM/SIGINT open sessions get their final messages
-    (`cancelled` per open context, then `shutting_down`, close 1001) before uvicorn drops sockets."""
+    """uvicorn's server, except that on SIGTERM/SIGINT the runtime drains (`Runtime.drain`: open turns
+    finish up to `--drain-timeout`, then `cancelled` per open context, `shutting_down`, close 1001)
+    before uvicorn drops sockets."""
     import asyncio
     import time
 
@@ -71,15 +75,16 @@ def _graceful_server(config, runtime):
     class GracefulServer(uvicorn.Server):
         async def shutdown(self, sockets=None) -> None:
             log = logging.getLogger("voicewire")
-            for server in self.servers:  # no new sessions while the open ones are told
+            for server in self.servers:  # no new sessions while the open ones finish
                 server.close()
             started = time.monotonic()
-            told = len(runtime.sessions.live)
+            told = runtime.active_sessions()
+            grace = runtime.settings.drain_timeout_s + SHUTDOWN_GRACE_S
             try:
-                async with deadline(SHUTDOWN_GRACE_S):
-                    await runtime.sessions.shutdown_all()
+                async with deadline(grace):
+                    await runtime.drain()
             except asyncio.TimeoutError:
-                log.warning("sessions not told within %g s; dropping them", SHUTDOWN_GRACE_S)
+                log.warning("sessions not told within %g s; dropping them", grace)
             # uvicorn's own shutdown closes every socket at once, and a process that exits with
             # bytes still in a socket's user-space buffer loses them: a slow reader would see the
             # stream end without its final messages. Let clients finish the close handshake first.
@@ -125,6 +130,10 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
+    serve.add_argument("--replica-name", dest="replica",
+                       help="this process's name in ready, /healthz and logs (default <hostname>-<pid>)")
+    serve.add_argument("--drain-timeout", dest="drain_timeout_s", type=float,
+                       help="on SIGTERM, seconds open turns get to finish before sessions close (default 10)")
     _name_env_vars(serve)
     serve.set_defaults(func=_serve)
 

@@ -24,6 +24,8 @@ from urllib.parse import unquote_plus
 
 from uvicorn.config import LOG_LEVELS
 
+from stream.server.replica import ReplicaField
+
 MASK = "***"
 MIN_LITERAL_CHARS = 8
 
@@ -92,28 +94,30 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def logging_config(level: str, known_secrets: Iterable[str] = ()) -> dict:
+def logging_config(level: str, known_secrets: Iterable[str] = (), replica: str = "") -> dict:
     """The `logging.config.dictConfig` of `voicewire serve`: the server's own records on stderr,
-    uvicorn's (access log on stdout, as uvicorn prints it by default), every handler redacting."""
+    uvicorn's (access log on stdout, as uvicorn prints it by default), every handler redacting and
+    every line naming the replica (`stream.server.replica`)."""
     redact = {"()": RedactSecrets, "known_secrets": tuple(known_secrets)}
+    named = {"()": ReplicaField, "replica": replica}
     threshold = LOG_LEVELS.get(level.lower(), level.upper())   # uvicorn's names, `trace` included
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": redact},
+        "filters": {"redact": redact, "replica": named},
         "formatters": {
-            "server": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "uvicorn": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s"},
+            "server": {"format": "%(asctime)s %(levelname)s [%(replica)s] %(name)s: %(message)s"},
+            "uvicorn": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s [%(replica)s] %(message)s"},
             "access": {"()": "uvicorn.logging.AccessFormatter",
-                       "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'},
+                       "fmt": '%(levelprefix)s [%(replica)s] %(client_addr)s - "%(request_line)s" %(status_code)s'},
         },
         "handlers": {
             "server": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                       "formatter": "server", "filters": ["redact"]},
+                       "formatter": "server", "filters": ["redact", "replica"]},
             "uvicorn": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                        "formatter": "uvicorn", "filters": ["redact"]},
+                        "formatter": "uvicorn", "filters": ["redact", "replica"]},
             "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
-                       "formatter": "access", "filters": ["redact"]},
+                       "formatter": "access", "filters": ["redact", "replica"]},
         },
         "root": {"level": threshold, "handlers": ["server"]},
         "loggers": {
@@ -123,6 +127,6 @@ def logging_config(level: str, known_secrets: Iterable[str] = ()) -> dict:
     }
 
 
-def configure_logging(level: str, known_secrets: Iterable[str] = ()) -> None:
+def configure_logging(level: str, known_secrets: Iterable[str] = (), replica: str = "") -> None:
     """Install `logging_config`; pass uvicorn `log_config=None` afterwards so it keeps this one."""
-    logging.config.dictConfig(logging_config(level, known_secrets))
+    logging.config.dictConfig(logging_config(level, known_secrets, replica))

@@ -16,6 +16,9 @@ class Metrics:
         self.engine_first_chunk = Histogram("voicewire_engine_first_chunk_seconds",
                                             "Phrase handed to the engine until its first audio chunk",
                                             buckets=TTFA_BUCKETS, registry=r)
+        self.replica_info = Gauge("voicewire_replica_info", "This server process; the label is its replica name",
+                                  ["replica"], registry=r)
+        self.draining = Gauge("voicewire_draining", "1 once this replica drains (refuses new sessions)", registry=r)
         self.active_sessions = Gauge("voicewire_active_sessions", "Open websocket sessions", registry=r)
         self.active_contexts = Gauge("voicewire_active_contexts", "Open contexts over all sessions", registry=r)
         self.audio_seconds = Counter("voicewire_audio_seconds", "Seconds of audio sent", registry=r)

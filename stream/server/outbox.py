@@ -21,6 +21,8 @@ from stream.core.errors import ProtocolError
 from stream.core.server_messages import AudioMessage, ReadyMessage, Usage, dump_message
 from stream.deadline import deadline
 from stream.server.runtime import Runtime
+from stream.server.storage_outage import refund_quietly
+from stream.storage import StorageUnavailable
 
 log = logging.getLogger("voicewire.session")
 CLOSE_TIMEOUT_S = 2.0  # a close frame that cannot be written by then (peer not reading) is abandoned
@@ -75,7 +77,12 @@ class Outbox:
             await self._send(message)
         elif isinstance(item, Complete):
             done = item.message
-            if (usage := await self.rt.auth.usage(self.caller, done.characters)) is not None:
+            try:
+                usage = await self.rt.auth.usage(self.caller, done.characters)
+            except StorageUnavailable as exc:   # the audio was paid and sent; only the balance is unknown
+                log.warning("session %s: done without usage, database unavailable (%s)", self.session_id, exc)
+                usage = None
+            if usage is not None:
                 done = done.model_copy(update={"usage": Usage(**usage)})
             metrics.contexts.labels("done").inc()
             metrics.characters.inc(done.characters)
@@ -83,7 +90,7 @@ class Outbox:
                 metrics.ttfa.observe(done.ttfa_ms / 1000)
             await self._send(done)
         elif isinstance(item, Refund):
-            await self.rt.auth.refund(self.caller, item.characters)
+            await refund_quietly(self.rt.auth, self.caller, item.characters)
         elif isinstance(item, ReadyMessage):
             await self._send(item)
 

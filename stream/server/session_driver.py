@@ -40,7 +40,9 @@ from stream.deadline import deadline
 from stream.server.credentials import authenticate, request_key
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
+from stream.server.storage_outage import outage_error, refund_quietly
 from stream.server.synthesis_jobs import SynthesisJobs
+from stream.storage import StorageUnavailable
 
 
 class SessionDriver(ABC):
@@ -59,12 +61,20 @@ class SessionDriver(ABC):
         """Who authenticated (never the secret): the session registry counts sessions per caller."""
         return self.outbox.caller
 
+    @property
+    def busy(self) -> bool:
+        """A turn is in progress (an open context): a drain lets it finish before closing the session."""
+        return bool(self.session.contexts)
+
     async def run(self) -> None:
         await self.ws.accept()
         try:
-            self.outbox.caller = await self._authenticate()
-            self.rt.sessions.admit(self)
-        except ProtocolError as err:   # unauthorized, over a limit, or a compat request refused
+            try:
+                self.outbox.caller = await self._authenticate()
+                await self.rt.sessions.admit(self)
+            except StorageUnavailable as exc:
+                raise outage_error(exc, "the session cannot be authorized") from None
+        except ProtocolError as err:   # unauthorized, over a limit, draining, database down, or a compat refusal
             err.fatal = True  # refused at the door: nothing to keep open
             self.outbox.put(Close(err, code=err.close_code or (1013 if isinstance(err, RateLimited) else 1008)))
             await self.outbox.run()
@@ -85,8 +95,8 @@ class SessionDriver(ABC):
             await asyncio.gather(*tasks, return_exceptions=True)
             self.rt.metrics.active_contexts.dec(self._open_contexts)
             self.rt.metrics.active_sessions.dec()
-            self.rt.sessions.release(self)
             self._closed.set()
+            await self.rt.sessions.release(self)
 
     async def shutdown(self) -> None:
         """Server stop: each open context's final `cancelled`, then `shutting_down` and close 1001."""
@@ -105,7 +115,10 @@ class SessionDriver(ABC):
                 if len(raw) > self.limits.max_frame_bytes:
                     raise MessageTooLarge(f"message: frame of {len(raw)} bytes exceeds max_frame_bytes "
                                           f"{self.limits.max_frame_bytes}")
-                await self._frame(raw, time.monotonic())
+                try:
+                    await self._frame(raw, time.monotonic())
+                except StorageUnavailable as exc:   # no charge, no voice: the client retries, here or elsewhere
+                    raise outage_error(exc, "this text cannot be charged or its voice found") from None
             except ProtocolError as err:
                 self._execute([Close(err) if err.fatal else SendMessage(err.to_wire())])
                 if err.fatal:
@@ -131,8 +144,8 @@ class SessionDriver(ABC):
             try:
                 voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
                 self._execute(self.session.text(msg, now, voice, self._output()))
-            except ProtocolError:
-                await self.rt.auth.refund(self.caller, len(msg.text))
+            except (ProtocolError, StorageUnavailable):
+                await refund_quietly(self.rt.auth, self.caller, len(msg.text))
                 raise
         elif isinstance(msg, FlushMessage):
             self._execute(self.session.flush(msg.context_id, now))

@@ -1,43 +1,137 @@
-"""The set of live websocket sessions: admission limits (server-wide and per key) and shutdown."""
+"""The set of live websocket sessions: admission limits (server-wide and per key), drain and shutdown.
+
+The server-wide limit is this replica's own. The per-key limit counts a key's sessions on every
+replica sharing the database: each keyed session holds a lease in `storage.leases` from admission to
+close, and a heartbeat renews this replica's leases every `renew_every_s`, so a replica that dies
+stops counting within the lease TTL. Storage calls block (a database round trip): they run on a
+worker thread, never on the event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import logging
 from typing import Protocol
 
-from stream.core.errors import RateLimited
+from stream.core.errors import RateLimited, ServerShuttingDown
 from stream.core.limits import Limits
+from stream.storage import LEASE_TTL_S, SessionLeases, StorageUnavailable
+
+log = logging.getLogger("voicewire.sessions")
+DRAIN_POLL_S = 0.05    # how often a drain looks for sessions whose turns have finished
+
+
+class _Caller(Protocol):
+    key_id: str
 
 
 class _Session(Protocol):
-    caller: object | None   # the authenticated caller (hashable), None on an open server
+    id: str
+    caller: _Caller | None   # the authenticated caller, None on an open server
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn (an open context) is in progress."""
 
     async def shutdown(self) -> None: ...
 
 
 class SessionRegistry:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, leases: SessionLeases, replica: str, ttl_s: float = LEASE_TTL_S) -> None:
         self.limits = limits
+        self.leases = leases
+        self.replica = replica
+        self.ttl_s = ttl_s
+        self.renew_every_s = ttl_s / 3
         self.live: set[_Session] = set()
-        self._per_key: Counter[object] = Counter()
+        self.draining = False
+        self._unreleased: set[str] = set()   # leases whose release failed (database down): the heartbeat retries
+        self._heartbeat: asyncio.Task | None = None
+        self._drain: asyncio.Task | None = None
 
-    def admit(self, session: _Session) -> None:
+    async def admit(self, session: _Session) -> None:
+        """Count `session` in, or raise: `ServerShuttingDown` while draining, `RateLimited` over a limit,
+        `StorageUnavailable` when the key's lease cannot be taken."""
+        if self.draining:
+            raise ServerShuttingDown("server: this replica is draining; reconnect (another replica will answer)")
         if len(self.live) >= self.limits.max_sessions:
             raise RateLimited(f"server: at most {self.limits.max_sessions} sessions; try again later")
-        key = session.caller
-        if key is not None and self._per_key[key] >= self.limits.max_sessions_per_key:
-            raise RateLimited(f"x-api-key: at most {self.limits.max_sessions_per_key} sessions per key")
-        self.live.add(session)
-        if key is not None:
-            self._per_key[key] += 1
-
-    def release(self, session: _Session) -> None:
-        if session in self.live:
+        self.live.add(session)   # before the lease's round trip, so concurrent admits see the server-wide count
+        if session.caller is None:
+            return
+        limit = self.limits.max_sessions_per_key
+        try:
+            taken = await asyncio.to_thread(self.leases.acquire, session.caller.key_id, session.id,
+                                            self.replica, limit, self.ttl_s)
+        except BaseException:
             self.live.discard(session)
-            if session.caller is not None:
-                self._per_key[session.caller] -= 1
+            raise
+        if not taken:
+            self.live.discard(session)
+            raise RateLimited(f"x-api-key: at most {limit} sessions per key (counted on every replica)")
+        self._start_heartbeat()
 
-    async def shutdown_all(self) -> None:
-        """Final messages to every session at once, so one stalled client cannot hold up the rest."""
-        await asyncio.gather(*(session.shutdown() for session in list(self.live)), return_exceptions=True)
+    async def release(self, session: _Session) -> None:
+        if session not in self.live:
+            return
+        self.live.discard(session)
+        if session.caller is None:
+            return
+        self._unreleased.add(session.id)
+        try:
+            await asyncio.to_thread(self.leases.release, session.id)
+        except StorageUnavailable as exc:
+            log.warning("session %s: lease not released (%s); the heartbeat retries", session.id, exc)
+        else:
+            self._unreleased.discard(session.id)
+
+    def active_sessions(self) -> int:
+        """Open sessions on this replica (the autoscaler's per-replica load)."""
+        return len(self.live)
+
+    async def drain(self, deadline_s: float) -> None:
+        """Stop admitting; close each session with `shutting_down` once its turns have finished, and
+        every session still busy after `deadline_s`; sessions are told at once, not one after another,
+        so one stalled client cannot hold up the rest. A second call waits for the first drain."""
+        if self._drain is None:
+            self.draining = True
+            self._drain = asyncio.create_task(self._run_drain(deadline_s))
+        await asyncio.shield(self._drain)
+
+    async def _run_drain(self, deadline_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + max(0.0, deadline_s)
+        closing: dict[_Session, asyncio.Task] = {}
+        while True:
+            late = loop.time() >= until
+            for session in list(self.live):
+                if session not in closing and (late or not session.busy):
+                    closing[session] = asyncio.create_task(session.shutdown())
+            if late or not self.live.difference(closing):
+                break
+            await asyncio.sleep(DRAIN_POLL_S)
+        if busy := sum(1 for s in closing if s.busy):
+            log.info("drain: %d session(s) still mid-turn after %g s; closing them", busy, deadline_s)
+        await asyncio.gather(*closing.values(), return_exceptions=True)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew_forever(), name=f"leases-{self.replica}")
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                for session_id in list(self._unreleased):
+                    await asyncio.to_thread(self.leases.release, session_id)
+                    self._unreleased.discard(session_id)
+                await asyncio.to_thread(self.leases.renew, self.replica, self.ttl_s)
+            except Exception as exc:  # the database is down or busy: the next beat tries again
+                log.warning("session leases not renewed (%s); they expire %g s after the last renewal",
+                            exc, self.ttl_s)
+
+    def stop_heartbeat(self) -> None:
+        """Stop renewing (at close; a test uses it to play a replica that died)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None

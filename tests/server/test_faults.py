@@ -134,10 +134,12 @@ async def test_hung_engine_call_fails_its_context_and_keeps_the_pool_serving(mak
 
 
 async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
+    """With `--drain-timeout 0` no turn gets to finish: every open context is cancelled at once
+    (test_replica covers the drain that lets turns finish)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host",
-                                 "127.0.0.1", "--port", str(port), "--data-dir", data],
+                                 "127.0.0.1", "--port", str(port), "--data-dir", data, "--drain-timeout", "0"],
                                 env={**os.environ, "VOICEWIRE_LOG_LEVEL": "info"}, stderr=log)
         try:
             url = f"ws://127.0.0.1:{port}/v1/stream"

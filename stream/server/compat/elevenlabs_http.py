@@ -31,6 +31,7 @@ from stream.server.compat.elevenlabs_messages import (
 )
 from stream.server.http.common import admit, api_route, resolve_voice, speak_request
 from stream.server.one_shot import speak_timed
+from stream.server.storage_outage import refund_quietly
 
 PREFIX = "/elevenlabs/v1"
 _CONTAINERS = {"pcm_s16le": "pcm", "mp3": "mp3"}
@@ -103,7 +104,7 @@ async def _timed(request: Request, voice_id: str, body: SpeechBody, streaming: b
             return Response(_merge(whole).model_dump_json(), media_type="application/json")
         first = await anext(pieces)
     except BaseException:
-        await job.runtime.auth.refund(job.caller, len(body.text))
+        await refund_quietly(job.runtime.auth, job.caller, len(body.text))
         raise
 
     async def lines() -> AsyncIterator[str]:
@@ -112,7 +113,7 @@ async def _timed(request: Request, voice_id: str, body: SpeechBody, streaming: b
             async for piece in pieces:
                 yield piece.model_dump_json() + "\n"
         except ProtocolError:
-            await job.runtime.auth.refund(job.caller, len(body.text))
+            await refund_quietly(job.runtime.auth, job.caller, len(body.text))
             raise
         finally:
             await pieces.aclose()

@@ -40,6 +40,7 @@ from stream.server.credentials import authenticate, request_key
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
 from stream.server.session_driver import SessionDriver
+from stream.server.storage_outage import refund_quietly
 
 SINGLE_CONTEXT = "stream-input"
 KNOWN_QUERY = frozenset({"api_key", "output_format"})
@@ -50,7 +51,7 @@ class ElevenLabsOutbox(Outbox):
 
     async def _deliver(self, item: object) -> None:
         if isinstance(item, Refund):
-            await self.rt.auth.refund(self.caller, item.characters)
+            await refund_quietly(self.rt.auth, self.caller, item.characters)
         else:
             await self._send(item)  # type: ignore[arg-type]
 

@@ -28,13 +28,23 @@ from pydantic import BaseModel
 
 from stream.accounts.auth import Caller
 from stream.audio.containers import FORMATS, FileEncoder, output_rate
-from stream.core.errors import BadEncoding, BodyTooLarge, InvalidJson, ProtocolError, TextTooLong, Unsupported
+from stream.core.errors import (
+    BadEncoding,
+    BodyTooLarge,
+    InvalidJson,
+    ProtocolError,
+    ServerShuttingDown,
+    TextTooLong,
+    Unsupported,
+)
 from stream.core.protocol import GenerationSettings, describe_error
 from stream.engines.base import Voice
 from stream.server import credentials
 from stream.server.http.content_encoding import ACCEPTED, BoundedGunzip, is_gzip
 from stream.server.one_shot import speak
 from stream.server.runtime import Runtime
+from stream.server.storage_outage import RETRY_AFTER_S, outage_error, refund_quietly
+from stream.storage import StorageUnavailable
 
 log = logging.getLogger("voicewire.http")
 
@@ -77,6 +87,9 @@ def api_route(error_body: ErrorBody) -> type[APIRoute]:
                 runtime: Runtime = request.app.state.runtime
                 limit = runtime.settings.limits.max_http_body_bytes
                 try:
+                    if runtime.draining:
+                        raise ServerShuttingDown("server: this replica is draining; retry (another replica "
+                                                 "will answer)")
                     declared = request.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > limit:
                         raise BodyTooLarge(f"body: {declared} bytes is over the {limit}-byte limit")
@@ -92,6 +105,9 @@ def api_route(error_body: ErrorBody) -> type[APIRoute]:
                     response = error_response(err, field, error_body, runtime)
                 except ProtocolError as exc:
                     response = error_response(exc, None, error_body, runtime)
+                except StorageUnavailable as exc:
+                    err = outage_error(exc, "the request cannot be authorized, charged or its voice found")
+                    response = error_response(err, None, error_body, runtime)
                 runtime.metrics.http_requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
                 return response
 
@@ -145,6 +161,8 @@ def error_response(err: ProtocolError, field: str | None, error_body: ErrorBody,
     headers = {"www-authenticate": "Bearer"} if err.http_status == 401 else None
     if isinstance(err, BadEncoding):
         headers = {"accept-encoding": ACCEPTED}   # RFC 9110: a 415 for a coding names the ones accepted
+    if err.http_status == 503:
+        headers = {"retry-after": str(RETRY_AFTER_S)}   # draining or database down: retry soon
     return JSONResponse(error_body(err, field), status_code=err.http_status, headers=headers)
 
 
@@ -256,7 +274,7 @@ async def audio_response(request: Request, job: SpeechJob, voice: Voice, generat
             yield encoder.close()
         except ProtocolError as exc:
             log.error("speech response aborted after its first bytes: %s", exc.message)
-            await runtime.auth.refund(job.caller, len(job.text))
+            await refund_quietly(runtime.auth, job.caller, len(job.text))
             raise
         finally:
             await audio.aclose()
@@ -274,8 +292,8 @@ async def speak_request(request: Request, text: str, reference_audio: str | None
         return await audio_response(request, job, resolved, generation, format_name,
                                     sample_rate or job.runtime.engine.sample_rate, streaming)
     except ClientDisconnected:
-        await job.runtime.auth.refund(job.caller, len(text))
+        await refund_quietly(job.runtime.auth, job.caller, len(text))
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except BaseException:
-        await job.runtime.auth.refund(job.caller, len(text))
+        await refund_quietly(job.runtime.auth, job.caller, len(text))
         raise
