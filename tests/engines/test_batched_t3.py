@@ -123,18 +123,23 @@ def _embeds(t3s, dtype: torch.dtype) -> dict[str, torch.Tensor]:
                           r.settings.cfg_weight > 0) for name, r in REQUESTS.items()}
 
 
-def _alone(t3, name: str, embeds: torch.Tensor, dtype: torch.dtype) -> list[int]:
+def _alone(t3, name: str, embeds: torch.Tensor, dtype: torch.dtype) -> tuple[list[int], list[torch.Tensor]]:
+    """The request's tokens, and the hidden states each step sampled from, with the pool to itself."""
     request = REQUESTS[name]
     batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=dtype)
     group = batch.open(embeds, request.settings, request.seed)
     batch.prefill(group, 0, embeds.shape[1])
     tokens: list[int] = []
-    while len(tokens) != request.cancel_after and (token := int(batch.step([group])[0])) != t3.hp.stop_speech_token:
+    hidden: list[torch.Tensor] = []
+    while len(tokens) != request.cancel_after:
+        hidden.append(batch.last_hidden(group))
+        if (token := int(batch.step([group])[0])) == t3.hp.stop_speech_token:
+            break
         tokens.append(token)
-    return tokens
+    return tokens, hidden
 
 
-def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[str, list[int]], dict]:
+def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[str, list[int]], dict, dict]:
     """The five requests on one pool: staggered joins, prefill in chunks between steps, a cancellation,
     requests waiting for rows (NoFreeRows) until others leave."""
     batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=dtype)
@@ -143,6 +148,7 @@ def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[
     groups: dict[str, int] = {}
     prefilled: dict[str, int] = {}
     tokens: dict[str, list[int]] = {}
+    hidden: dict[str, list[torch.Tensor]] = {}
     seen = {"refused": [], "largest_step": 0, "rows_opened": 0}
     iteration = 0
     while pending or groups:
@@ -154,7 +160,7 @@ def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[
                 seen["refused"].append(name)
                 break
             seen["rows_opened"] += embeds[name].shape[0]
-            prefilled[name], tokens[name] = 0, []
+            prefilled[name], tokens[name], hidden[name] = 0, [], []
             pending.pop(0)
         for name in [n for n in groups if prefilled[n] < embeds[n].shape[1]]:    # one chunk each
             end = min(prefilled[name] + CHUNK, embeds[name].shape[1])
@@ -163,6 +169,8 @@ def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[
         ready = [n for n in groups if prefilled[n] == embeds[n].shape[1]]
         if ready:
             seen["largest_step"] = max(seen["largest_step"], len(ready))
+            for name in ready:
+                hidden[name].append(batch.last_hidden(groups[name]))
             for name, token in zip(ready, batch.step([groups[n] for n in ready]).tolist(), strict=True):
                 if token != stop:
                     tokens[name].append(token)
@@ -170,17 +178,19 @@ def _together(t3, embeds: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[
                     batch.close(groups.pop(name))
         iteration += 1
     assert batch.free_rows == ROWS
-    return tokens, seen
+    return tokens, hidden, seen
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_each_request_gets_its_tokens_alone_whatever_shares_the_pool(t3s, dtype):
     t3 = t3s[0][dtype]
     embeds = _embeds(t3s, dtype)
-    together, seen = _together(t3, embeds, dtype)
+    together, hidden, seen = _together(t3, embeds, dtype)
+    atol = 1e-10 if dtype == torch.float64 else 1e-4
     for name, request in REQUESTS.items():
-        alone = _alone(t3, name, embeds[name], dtype)
+        alone, alone_hidden = _alone(t3, name, embeds[name], dtype)
         assert together[name] == alone, name
+        torch.testing.assert_close(torch.stack(hidden[name]), torch.stack(alone_hidden), atol=atol, rtol=0)
         assert len(alone) == (request.cancel_after or request.settings.max_new_tokens), name
     assert len({tuple(t) for t in together.values()}) == len(REQUESTS)
     assert seen["refused"] and seen["rows_opened"] > ROWS       # rows ran out, freed rows were reused
