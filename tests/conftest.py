@@ -92,3 +92,29 @@ def make_server(piper_engine, tmp_path) -> Iterator[Callable[..., ServerHandle]]
 @pytest.fixture
 def server(make_server) -> ServerHandle:
     return make_server()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the test session (tests/postgres_server.py); skipped, saying
+    why, only where the package is not installed."""
+    from tests.postgres_server import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> Iterator[str]:
+    """The URL of an empty database of this test's own on the session's server."""
+    if not postgres_server.running:   # a fault test that failed midway left it stopped
+        postgres_server.start()
+    url = postgres_server.fresh_database()
+    yield url
+    if not postgres_server.running:
+        postgres_server.start()
+    postgres_server.drop_database(url)

@@ -126,7 +126,8 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--dtype", help="float32, float16 or bfloat16 (GPU)")
     serve.add_argument("--data-dir", dest="data_dir", help="voices, keys and caches (default ~/.voicewire)")
     serve.add_argument("--database-url", dest="database_url",
-                       help="keys, voices and usage: sqlite:///ABSOLUTE/PATH (default <data-dir>/voicewire.sqlite3)")
+                       help="keys, voices and usage: sqlite:///ABSOLUTE/PATH or "
+                       "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default <data-dir>/voicewire.sqlite3)")
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")

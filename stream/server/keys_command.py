@@ -16,7 +16,7 @@ import sys
 
 from stream.accounts.keys import create_key
 from stream.settings import from_env
-from stream.storage import ApiKey, DatabaseUrlError, Storage, open_storage
+from stream.storage import ApiKey, DatabaseUrlError, Storage, StorageUnavailable, open_storage
 
 
 def _storage(args: argparse.Namespace) -> Storage:
@@ -113,18 +113,22 @@ def add_keys_parser(sub: argparse._SubParsersAction) -> None:
         def run(args: argparse.Namespace) -> int:
             try:
                 storage = _storage(args)
-            except DatabaseUrlError as exc:
+            except (DatabaseUrlError, StorageUnavailable) as exc:
                 print(f"keys {name}: {exc}", file=sys.stderr)
                 return 2
             try:
                 return func(args, storage)
+            except StorageUnavailable as exc:
+                print(f"keys {name}: {exc}", file=sys.stderr)
+                return 2
             finally:
                 storage.close()
 
         parser = actions.add_parser(name, help=help)
         parser.add_argument("--data-dir", dest="data_dir", help="server data directory (default ~/.voicewire)")
         parser.add_argument("--database-url", dest="database_url",
-                            help="the server database, sqlite:///ABSOLUTE/PATH (default <data-dir>/voicewire.sqlite3)")
+                            help="the server database, sqlite:///ABSOLUTE/PATH or "
+                                 "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default <data-dir>/voicewire.sqlite3)")
         parser.set_defaults(func=run)
         return parser
 

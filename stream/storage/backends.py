@@ -1,7 +1,7 @@
 """Opening storage from `--database-url`: one entry per backend, chosen by the URL's scheme.
 
-Adding a backend (PostgreSQL is next) adds its folder under `stream/storage/` and replaces its
-entry here; nothing outside `stream/storage/` changes.
+Adding a backend adds its folder under `stream/storage/` and its entry here; nothing outside
+`stream/storage/` changes. A backend imports its driver only when its scheme is used.
 """
 
 from __future__ import annotations
@@ -10,7 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stream.storage.base import Storage
-from stream.storage.url import FIELD, SQLITE_FORM, DatabaseUrl, DatabaseUrlError, parse_database_url
+from stream.storage.url import (
+    FIELD,
+    POSTGRESQL_FORM,
+    SQLITE_FORM,
+    DatabaseUrl,
+    DatabaseUrlError,
+    parse_database_url,
+)
 
 
 def _sqlite(url: DatabaseUrl) -> Storage:
@@ -21,25 +28,29 @@ def _sqlite(url: DatabaseUrl) -> Storage:
 
 
 def _postgresql(url: DatabaseUrl) -> Storage:
-    raise DatabaseUrlError(f"{FIELD}: PostgreSQL support is not built yet (a later issue adds it); got "
-                           f"{url.redacted!r}. Use {SQLITE_FORM}, or leave it unset for <data-dir>/voicewire.sqlite3")
+    try:
+        from stream.storage.postgresql import open_postgresql
+    except ImportError as exc:
+        raise DatabaseUrlError(f"{FIELD}: {url.redacted!r} needs the PostgreSQL driver ({exc}); "
+                               "install voicewire[postgres]") from None
+    return open_postgresql(url)
 
 
 BACKENDS: dict[str, Callable[[DatabaseUrl], Storage]] = {
     "sqlite": _sqlite,
-    "postgresql": _postgresql,
-    "postgres": _postgresql,
+    "postgresql": _postgresql,    # postgres:// and postgresql+psycopg:// too: parse_database_url names them so
 }
 
 
 def open_storage(url: str | None, default_path: Path | str) -> Storage:
     """The storage `url` names, or the SQLite file at `default_path` when it is unset or empty;
-    `DatabaseUrlError` (naming the field and the rule) for a URL no backend takes."""
+    `DatabaseUrlError` (naming the field and the rule) for a URL no backend takes, and
+    `StorageUnavailable` for a server database that cannot be reached."""
     if not url or not url.strip():
         return _sqlite(DatabaseUrl.sqlite(default_path))
     parsed = parse_database_url(url)
     backend = BACKENDS.get(parsed.scheme)
     if backend is None:
         raise DatabaseUrlError(f"{FIELD}: unsupported scheme {parsed.scheme!r} in {parsed.redacted!r}; "
-                               f"use {SQLITE_FORM} (PostgreSQL is not built yet)")
+                               f"use {SQLITE_FORM} or {POSTGRESQL_FORM}")
     return backend(parsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stream.storage.changes import ChangeFeed
@@ -20,10 +21,13 @@ class Storage:
     usage: UsageRepository
     changes: ChangeFeed
     leases: SessionLeases
+    on_close: Callable[[], None] | None = None   # the backend's own cleanup (PostgreSQL: its connection pool)
 
     def close(self) -> None:
-        """Stop watching for changes. Repositories hold no connection between operations."""
+        """Stop watching for changes, then let the backend release what it holds."""
         self.changes.close()
+        if self.on_close is not None:
+            self.on_close()
 
 
 class StorageUnavailable(RuntimeError):

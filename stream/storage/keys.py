@@ -34,6 +34,14 @@ class ApiKey:
                 "last_used_at": self.last_used_at, "revoked_at": self.revoked_at}
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """A key as a backend holds it, secret digest included: what `voicewire db copy` moves."""
+
+    key: ApiKey
+    digest: str
+
+
 class Refusal(str, enum.Enum):
     REVOKED = "revoked"                  # or no such key
     INSUFFICIENT = "insufficient"
@@ -88,3 +96,11 @@ class KeyRepository(ABC):
     @abstractmethod
     def refund(self, key_id: str, characters: int) -> int | None:
         """Give back credits taken for text that was never synthesized; the balance, None if unlimited or unknown."""
+
+    @abstractmethod
+    def export(self) -> list[StoredKey]:
+        """Every key with its digest, balance, usage count and times, oldest first."""
+
+    @abstractmethod
+    def restore(self, keys: list[StoredKey]) -> None:
+        """Insert exported keys as they were (ids, digests, balances, times), in one transaction."""

@@ -31,3 +31,11 @@ class UsageRepository(ABC):
     @abstractmethod
     def daily(self, key_id: str, since: str | None = None) -> list[DailyUsage]:
         """A key's usage per day, oldest first, from day `since` (YYYY-MM-DD) on when given."""
+
+    @abstractmethod
+    def export(self) -> list[DailyUsage]:
+        """Every key's usage, by key and day."""
+
+    @abstractmethod
+    def restore(self, days: list[DailyUsage]) -> None:
+        """Insert exported usage as it was, in one transaction."""

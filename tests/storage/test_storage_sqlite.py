@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
@@ -72,35 +71,6 @@ def test_voice_repository_round_trip_and_reopen(tmp_path):
     assert reopened.audio(a.id) == b"RIFFa" and reopened.audio("v_x") is None
     assert reopened.delete(a.id) and not reopened.delete(a.id)
     assert reopened.get(a.id) is None
-
-
-def collect(storage) -> list[Change]:
-    seen: list[Change] = []
-    storage.changes.subscribe(seen.append)
-    return seen
-
-
-def test_changes_reach_this_process_before_the_write_returns_and_others_by_polling(tmp_path):
-    path = tmp_path / "db.sqlite3"
-    here, elsewhere = open_storage(None, path), open_storage(None, path)
-    seen = collect(here)
-    here.voices.add(voice("v_a", "a", 1.0), b"x")     # the file is created by this write
-    assert seen == [Change(Topic.VOICES, "v_a")]      # delivered synchronously
-
-    started = time.monotonic()
-    elsewhere.voices.delete("v_a")                    # another storage on the file, as another process
-    elsewhere.keys.create("key_1", None, "digest", "vw_12345", None)
-    while len(seen) < 3:
-        assert time.monotonic() - started < 1.0, seen
-        time.sleep(0.01)
-    assert seen[1:] == [Change(Topic.VOICES, "v_a"), Change(Topic.KEYS, "key_1")]
-
-    for _ in range(20):                               # charges are not announced: nothing to drop
-        elsewhere.keys.charge("key_1", 1)
-    time.sleep(0.5)
-    assert len(seen) == 3
-    here.close()
-    elsewhere.close()
 
 
 def test_a_feed_that_fell_behind_the_log_retention_drops_everything(tmp_path, monkeypatch):

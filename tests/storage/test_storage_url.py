@@ -29,12 +29,9 @@ def test_sqlite_urls_name_an_absolute_file(url, path):
     ("sqlite:///srv/data/", "names a directory"),
     ("sqlite:///srv/db?mode=ro", "no query or fragment"),
     ("mysql://root:hunter2@db/voicewire", "unsupported scheme 'mysql'"),
-    ("postgresql://app:hunter2@db.internal:5432/voicewire", "PostgreSQL support is not built yet"),
-    ("postgresql+psycopg://app:hunter2@db/voicewire", "PostgreSQL support is not built yet"),
-    ("postgres://app:hunter2@db/voicewire", "PostgreSQL support is not built yet"),
     ("sqlite://app:hunter2@host/db", "has no host"),
-    ("postgresql://app:hun/ter2@db/voicewire", "PostgreSQL support is not built yet"),
-    ("postgresql://app:hunter2@@db/voicewire", "PostgreSQL support is not built yet"),
+    ("postgresql://app:hunter2@db/voicewire?no_such_option=1", "is malformed"),
+    ("postgres://app:hun/ter2@db/voicewire?no_such_option=1", "is malformed"),
 ])
 def test_unusable_urls_are_refused_naming_the_field_and_rule_without_the_password(url, rule, tmp_path):
     with pytest.raises(DatabaseUrlError) as err:
@@ -44,6 +41,19 @@ def test_unusable_urls_are_refused_naming_the_field_and_rule_without_the_passwor
     assert "hunter2" not in message and "ter2" not in message
     if "@" in url:
         assert "***@" in message
+
+
+@pytest.mark.parametrize("url, dsn", [
+    ("postgresql://app:hunter2@db.internal:5432/voicewire", "postgresql://app:hunter2@db.internal:5432/voicewire"),
+    ("postgres://app:hunter2@db/voicewire", "postgresql://app:hunter2@db/voicewire"),
+    ("PostgreSQL+psycopg://app:hun/ter2@@db/voicewire?sslmode=require",
+     "postgresql://app:hun/ter2@@db/voicewire?sslmode=require"),
+])
+def test_postgresql_urls_keep_their_dsn_for_the_driver_and_show_no_password(url, dsn):
+    parsed = parse_database_url(url)
+    assert (parsed.scheme, parsed.dsn) == ("postgresql", dsn)
+    assert parsed.redacted.endswith("://***@" + dsn.rsplit("@", 1)[1])
+    assert "hunter2" not in repr(parsed) and "ter2" not in repr(parsed)
 
 
 def test_unset_or_empty_means_the_file_in_the_data_dir(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from stream.storage.changes import Change, Topic
-from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal
+from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal, StoredKey
 from stream.storage.sqlite.changes import SqliteChangeFeed, announce
 from stream.storage.sqlite.database import DatabaseFile
 from stream.storage.usage import DailyUsage, UsageRepository
@@ -134,6 +134,23 @@ class SqliteKeyRepository(KeyRepository):
                 conn.execute(_USAGE.format(column="refunded"), {"n": characters, "id": key_id})
         return row[0] if row else None
 
+    def export(self) -> list[StoredKey]:
+        with self._file.existing() as conn:
+            rows = [] if conn is None else conn.execute("SELECT * FROM api_keys ORDER BY created_at, id").fetchall()
+        return [StoredKey(_key(r), r["key_sha256"]) for r in rows]
+
+    def restore(self, keys: list[StoredKey]) -> None:
+        with self._file.connect() as conn:
+            for stored in keys:
+                k = stored.key
+                conn.execute("INSERT INTO api_keys (id, name, key_sha256, prefix, credits, characters_used, "
+                             "created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (k.id, k.name, stored.digest, k.prefix, k.credits, k.characters_used, k.created_at,
+                              k.last_used_at, k.revoked_at))
+            if keys:
+                announce(conn, Change(Topic.KEYS))
+        self._changes.catch_up()
+
 
 class SqliteUsageRepository(UsageRepository):
     def __init__(self, file: DatabaseFile) -> None:
@@ -145,3 +162,14 @@ class SqliteUsageRepository(UsageRepository):
                 "SELECT key_id, day, charged, refunded FROM key_usage WHERE key_id = ? AND day >= ? ORDER BY day",
                 (key_id, since or "")).fetchall()
         return [DailyUsage(r["key_id"], r["day"], r["charged"], r["refunded"]) for r in rows]
+
+    def export(self) -> list[DailyUsage]:
+        with self._file.existing() as conn:
+            rows = [] if conn is None else conn.execute(
+                "SELECT key_id, day, charged, refunded FROM key_usage ORDER BY key_id, day").fetchall()
+        return [DailyUsage(r["key_id"], r["day"], r["charged"], r["refunded"]) for r in rows]
+
+    def restore(self, days: list[DailyUsage]) -> None:
+        with self._file.connect() as conn:
+            conn.executemany("INSERT INTO key_usage (key_id, day, charged, refunded) VALUES (?, ?, ?, ?)",
+                             [(d.key_id, d.day, d.charged, d.refunded) for d in days])
