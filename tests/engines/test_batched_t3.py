@@ -225,6 +225,9 @@ def test_open_without_free_rows_raises_and_close_frees_them(t3s):
         batch.open(cfg_prefix, _settings(0.5), seed=2)
     batch.open(plain_prefix, _settings(0.0), seed=3)
     assert batch.free_rows == 0 and batch.row_budget == batch.rows == 3
+    cfg = t3.cfg
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    assert batch.kv_bytes == 2 * cfg.num_hidden_layers * 3 * POSITIONS * cfg.num_key_value_heads * head_dim * 4
     with pytest.raises(NoFreeRows):
         batch.open(plain_prefix, _settings(0.0), seed=4)
     batch.close(first)

@@ -17,6 +17,14 @@ captured graph never needs another capture for other settings; exaggeration only
 prefix. Sampling is `batch_sampler` (counter-based), so a request's tokens do not depend on its
 neighbours in the batch. `step` writes keys/values in place at each row's position with index
 ops and never reads a device value on the host.
+
+Shapes in `step` come from the host's own bookkeeping, never from device values: the rows of the
+listed groups, and the attention span - the longest row's position rounded up to `span_bucket` -
+which the host knows because it counts each group's prefill and steps. Attention reads each row's
+first `span` pool positions, masked past the row's own position, so a short request does not pay
+for the pool's full length. One scheduler thread owns a `T3Batch` (it is not thread-safe). The
+pool holds 2 x layers x rows x max_positions x kv_heads x head_dim values (`kv_bytes`); a CUDA graph
+of the step per (rows, span) bucket is not built yet (the step is eager).
 """
 
 from __future__ import annotations
@@ -70,6 +78,9 @@ def prefix_embeds_for(t3, conditioning_prefix: torch.Tensor, text_tokens: torch.
     position), text (zeroed on the CFG row), the doubled start-of-speech embedding."""
     embeds, _ = llama_prefix_embeds(t3, conditioning_prefix, text_tokens, cfg)
     return embeds
+
+
+_PLANS_KEPT = 64   # batch compositions whose device indices are kept
 
 
 @dataclass
@@ -146,6 +157,11 @@ class T3Batch:
     def free_rows(self) -> int:
         """Rows not held by an open group."""
         return len(self._free)
+
+    @property
+    def kv_bytes(self) -> int:
+        """Bytes the KV pool holds on the device (what sizes `rows` x `max_positions` to a memory budget)."""
+        return sum(t.numel() * t.element_size() for t in self._keys + self._values)
 
     @property
     def row_budget(self) -> int:
@@ -246,6 +262,8 @@ class T3Batch:
                 group_of.extend([i] * len(members))
             cond = [rows[i] for i in cond_at]
             plan = _Plan(*(self._index(v) for v in (rows, cond, cond_at, uncond_at, group_of)))
+            if len(self._plans) >= _PLANS_KEPT:     # paused subsets must not grow the cache without bound
+                self._plans.clear()
             self._plans[groups] = plan
         return plan
 
@@ -253,8 +271,9 @@ class T3Batch:
         """One batched decode step: sample each group's next token, then run that token's forward.
 
         Returns a (len(groups),) int64 device tensor of the sampled tokens, in `groups` order. A group
-        whose token cap is reached (or which has sampled the stop token) gets the stop token. No
-        host sync; shapes depend only on the number of groups and rows.
+        whose token cap is reached (or which has sampled the stop token) gets the stop token: the
+        caller closes it. No host sync; shapes depend only on the groups' rows and the attention span
+        bucket, both known on the host.
         """
         groups = tuple(groups)
         _check(len(set(groups)) == len(groups), f"a group is listed twice in {groups}")
