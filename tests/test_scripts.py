@@ -108,6 +108,6 @@ def test_the_readme_names_what_scripts_test_installs_with_apt_and_what_to_do_whe
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## Quickstart")
     quickstart = readme[start:readme.index("\n## ", start)]
-    assert packages == ["chromium", "libportaudio2"]
+    assert packages == ["chromium", "libportaudio2", "postgresql"]
     assert all(f"`{package}`" in quickstart for package in packages)
     assert f"sudo apt-get install {' '.join(packages)}" in quickstart and "Not root?" in quickstart
