@@ -15,7 +15,12 @@ pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed 
 
 import torch  # noqa: E402
 
-from stream.engines.chatterbox.batched_t3 import NoFreeRows, RowSettings, T3Batch, prefix_embeds_for  # noqa: E402
+from stream.engines.chatterbox.batched_t3 import (  # noqa: E402
+    NoFreeRows,
+    RowSettings,
+    T3Batch,
+    prefix_embeds_for,
+)
 from stream.engines.chatterbox.conditioning import t3_prefix, with_emotion  # noqa: E402
 from stream.engines.chatterbox.loading import cast_t3  # noqa: E402
 from stream.engines.chatterbox.sampling import SamplingParams  # noqa: E402
@@ -195,6 +200,33 @@ def test_each_request_gets_its_tokens_alone_whatever_shares_the_pool(t3s, dtype)
     assert len({tuple(t) for t in together.values()}) == len(REQUESTS)
     assert seen["refused"] and seen["rows_opened"] > ROWS       # rows ran out, freed rows were reused
     assert seen["largest_step"] >= 3
+
+
+def test_a_cached_voice_prefix_gives_the_full_prefills_tokens(t3s):
+    """KV of the voice positions exported from one turn and loaded into another turn of that voice (other
+    text, other exaggeration): same hidden states and tokens as prefilling that turn from scratch."""
+    t3, voice = t3s[0][torch.float32], t3s[1][2]
+    with torch.inference_mode():
+        voice_len = t3_prefix(t3, *voice).shape[1]
+    first = _prefix(t3, voice, 0.2, _text(t3, 8, 10), cfg=True)
+    second = _prefix(t3, voice, 0.9, _text(t3, 9, 16), cfg=True)
+    settings = _settings(0.5, 10)
+    cached = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32)
+    donor = cached.open(first, settings, seed=1)
+    cached.prefill(donor, 0, first.shape[1])
+    kv = cached.export_prefix(donor, voice_len)
+    cached.close(donor)
+    group = cached.open(second, settings, seed=3)
+    cached.load_prefix(group, kv)
+    cached.prefill(group, voice_len, second.shape[1])
+    fresh = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32)
+    reference = fresh.open(second, settings, seed=3)
+    fresh.prefill(reference, 0, second.shape[1])
+    for _ in range(settings.max_new_tokens):
+        torch.testing.assert_close(cached.last_hidden(group), fresh.last_hidden(reference), atol=1e-4, rtol=0)
+        assert cached.step([group]).tolist() == fresh.step([reference]).tolist()
+    with pytest.raises(ValueError, match="needs a fresh group"):
+        cached.load_prefix(group, kv)
 
 
 def test_step_performs_no_host_sync(t3s):

@@ -80,6 +80,22 @@ def prefix_embeds_for(t3, conditioning_prefix: torch.Tensor, text_tokens: torch.
     return embeds
 
 
+@dataclass(frozen=True)
+class PrefixKV:
+    """Keys and values of a prefix's first `length` positions (one row; every row of a group gets the same).
+
+    By causality a position's keys and values depend only on the positions before it, so the
+    voice part of the prefix (speaker and perceiver positions - not the emotion position, which
+    follows them and depends on the turn's exaggeration) gives the same KV for every turn of that
+    voice: computed once (`export_prefix`), a later group starts from it (`load_prefix`) and
+    prefills only the rest.
+    """
+
+    keys: tuple[torch.Tensor, ...]     # per layer (length, kv_heads, head_dim)
+    values: tuple[torch.Tensor, ...]
+    length: int
+
+
 _PLANS_KEPT = 64   # batch compositions whose device indices are kept
 
 
@@ -238,6 +254,38 @@ class T3Batch:
                 self._seen.index_fill_(0, rows, False)
                 self._seen[:, self._start].index_fill_(0, rows, True)   # the package's history starts at BOS
         g.prefilled = end
+
+    def export_prefix(self, group: int, length: int) -> PrefixKV:
+        """A copy of the group's first `length` prefix positions' KV (they must be prefilled already)."""
+        g = self._group(group)
+        _check(0 < length <= g.prefilled, f"length must be in (0, {g.prefilled}] (prefilled positions), got {length}")
+        row = g.rows[0]
+
+        def part(pool: torch.Tensor) -> torch.Tensor:
+            return pool.view(self.rows, self.max_positions, *pool.shape[1:])[row, :length].clone()
+
+        with torch.inference_mode():
+            return PrefixKV(tuple(map(part, self._keys)), tuple(map(part, self._values)), length)
+
+    def load_prefix(self, group: int, kv: PrefixKV) -> None:
+        """Start a fresh group from `kv` instead of prefilling its first `kv.length` positions.
+
+        The caller vouches that the group's prefix starts with the positions `kv` was computed from
+        (the same voice, T3 and dtype); the next `prefill` chunk starts at `kv.length`.
+        """
+        g = self._group(group)
+        _check(g.prefilled == 0, f"load_prefix needs a fresh group; group {group} has {g.prefilled} positions")
+        _check(0 < kv.length < g.prefix.shape[1],
+               f"kv.length must be in (0, {g.prefix.shape[1]}) (the prefix's length), got {kv.length}")
+        _check(len(kv.keys) == len(self._keys) and kv.keys[0].shape[1:] == self._keys[0].shape[1:],
+               "kv does not come from this T3 (layers or heads differ)")
+        with torch.inference_mode():
+            slots = (self._index(list(g.rows))[:, None] * self.max_positions
+                     + torch.arange(kv.length, device=self.device)).reshape(-1)
+            for pools, parts in ((self._keys, kv.keys), (self._values, kv.values)):
+                for pool, part in zip(pools, parts, strict=True):
+                    pool.index_copy_(0, slots, part.to(pool).repeat(len(g.rows), 1, 1))
+        g.prefilled = kv.length
 
     def _index(self, values: list[int]) -> torch.Tensor:
         """A host-built index on the device: pinned and non-blocking on CUDA, so no stream sync."""
