@@ -1,4 +1,5 @@
-"""The server's commands: `serve` runs the server, `keys` manages API keys and credits.
+"""The server's commands: `serve` runs the server, `keys` manages API keys and credits, `db` moves
+the database between backends.
 
 `stream.cli` (the `voicewire` console script) adds the client commands; `python -m stream.server.cli`
 runs the server's commands alone."""
@@ -115,7 +116,7 @@ def _name_env_vars(parser: argparse.ArgumentParser) -> None:
 
 
 def add_server_commands(sub: argparse._SubParsersAction) -> None:
-    """Register `serve` and `keys`, the commands that run or manage a server on this machine."""
+    """Register `serve`, `keys` and `db`, the commands that run or manage a server on this machine."""
     serve = sub.add_parser("serve", help="run the streaming server")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8765)")
@@ -138,9 +139,11 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     _name_env_vars(serve)
     serve.set_defaults(func=_serve)
 
+    from stream.server.db_command import add_db_parser
     from stream.server.keys_command import add_keys_parser
 
     add_keys_parser(sub)
+    add_db_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
