@@ -143,6 +143,30 @@ class CostModel:
                 + self._compute_s(hift_frames * self.hift_flops_per_frame))
         return encoder + self.cfm_steps * estimator_pass + hift
 
+    # ----- calibration ----------------------------------------------------------------------------
+    def fitted_to_gpu_check(self, report: dict) -> CostModel:
+        """This model with its two per-kernel floors solved from a `gpu_check` report of a real GPU:
+        `graph_kernel_s` from the bf16 CUDA-graph step, `eager_op_s` from the bf16 eager step (the
+        time left after this model's bytes and FLOPs, per kernel). Bandwidth and peak stay the
+        datasheet's: the report's device (an H200, say) is named in the label by the caller."""
+        if "reduced" in str(report.get("t3", "")):
+            raise ValueError("gpu_check: a --quick run (reduced T3) cannot calibrate the full-size model")
+        stages = report.get("stages", {})
+        # gpu_check's inputs: a 34-position conditioning prefix, 32 text tokens + 2 start tokens, CFG rows
+        positions = 2 * (34 + 34 + report.get("tokens", 100) / 2)
+        kernels = self.t3_step_kernels_fixed + self.t3_layers * self.t3_step_kernels_per_layer
+        bare = replace(self, graph_kernel_s=0.0).t3_step_s(2, round(positions))
+
+        def per_kernel(stage: str) -> float:
+            try:
+                step_s = float(stages[stage]["ms_per_step"]) / 1000
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"gpu_check: stage {stage!r} with ms_per_step is missing") from None
+            return max(0.0, step_s - bare) / kernels
+
+        return replace(self, graph_kernel_s=per_kernel("original_bf16_graph"),
+                       eager_op_s=per_kernel("original_bf16_eager"))
+
     # ----- the sensitivity sweep ------------------------------------------------------------------
     def scaled(self, name: str, factor: float) -> CostModel:
         """This model with one parameter multiplied by `factor` (integers rounded, at least 1)."""

@@ -9,8 +9,9 @@ Each session is a voice agent: an LLM reply (from `benchmarks.corpus`, seeded) a
 with Chatterbox's policy, fed the audio-ahead hint) cuts phrases; like the server's session, a
 context's next phrase is submitted when the previous phrase's synthesis has finished producing,
 its first phrase at priority 0 and later ones with the deadline at which the listener's audio runs
-out. A phrase's speech tokens are its normalized characters x 1.7 (about 14.7 characters per second
-of speech at 25 tokens per second: an approximation, not the model's EOS). The listener plays at
+out. A phrase's speech tokens are its normalized characters x 25/14 (14 characters per second of
+speech at 25 tokens per second, as `bench_chatterbox` assumes: an approximation, not the model's
+EOS); its text tokens, characters (the 704-entry tokenizer is near character level). The listener plays at
 real time; after the turn's audio it thinks 1-3 s and the next reply starts. Sessions start within
 the first 2 s.
 
@@ -27,6 +28,8 @@ and the largest count meeting p95 engine TTFA <= 300 ms with zero gaps and no re
 
     python -m benchmarks.simulate_gpu                 # sweep + sensitivity, JSON and PNG in benchmarks/results/
     python -m benchmarks.simulate_gpu --quick         # shorter horizon, no sensitivity table
+    python -m benchmarks.simulate_gpu --markdown      # also print the tables of docs/benchmarks.md
+    python -m benchmarks.simulate_gpu --from-gpu-check gpu_check.json   # kernel floors fitted to a real GPU
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import functools
 import heapq
+import json
 import math
 import random
 import time
@@ -79,7 +83,7 @@ class Workload:
     think_s: tuple[float, float] = (1.0, 3.0)
     start_spread_s: float = 2.0
     horizon_s: float = 40.0            # replies start within this; the run ends when they are heard
-    speech_tokens_per_char: float = 1.7
+    speech_tokens_per_char: float = 25 / 14   # 14 characters per second of speech (bench_chatterbox)
     cfg_rows: int = 2                  # CFG: a request is a row pair
     conditioning_positions: int = 34   # speaker + 32 perceiver + emotion positions before the text
     prompt_frames: int = 516           # a 10 s voice's prompt in every flow pass (issue 12)
@@ -500,26 +504,41 @@ def capacity(engine: str = "batched", model: CostModel = H100, workload: Workloa
 SENSITIVITY = ("hbm_bytes_per_s", "bf16_flops_per_s", "graph_kernel_s", "eager_op_s", "host_step_s",
                "t3_step_kernels_per_layer", "estimator_kernels", "estimator_flops", "encoder_kernels",
                "hift_kernels", "hift_flops_per_frame", "cfm_steps", "flush_bucket_frames")
-WORKLOAD_SENSITIVITY = ("prompt_frames", "speech_tokens_per_char", "llm_tokens_per_s")
+WORKLOAD_SENSITIVITY = ("prompt_frames", "first_chunk_tokens", "speech_tokens_per_char", "llm_tokens_per_s")
 
 
-def sensitivity(workload: Workload, counts: Sequence[int]) -> list[dict]:
+def sensitivity(base: CostModel, workload: Workload, counts: Sequence[int]) -> list[dict]:
     rows = []
     for name in SENSITIVITY + WORKLOAD_SENSITIVITY:
         row: dict = {"parameter": name}
         for label, factor in (("halved", 0.5), ("doubled", 2.0)):
             if name in SENSITIVITY:
-                model, work = H100.scaled(name, factor), workload
+                model, work = base.scaled(name, factor), workload
             else:
                 value = getattr(workload, name)
                 scaled = max(1, round(value * factor)) if isinstance(value, int) else value * factor
-                model, work = H100, replace(workload, **{name: scaled})
+                model, work = base, replace(workload, **{name: scaled})
             row[label] = capacity("batched", model, work, counts)
         rows.append(row)
     return rows
 
 
-def plot(path: Path, points: list[PointResult]) -> None:
+def pieces(model: CostModel, work: Workload) -> dict:
+    """What each piece costs under the model: the numbers behind the sweep, in milliseconds."""
+    positions = work.conditioning_positions + 60 + 2 + 50      # a 60-character phrase, 50 tokens in
+    first = FlushShape(work.prompt_frames + 2 * (work.first_chunk_tokens + work.lookahead_tokens),
+                       2 * work.first_chunk_tokens + work.overlap_frames)
+    late = FlushShape(work.prompt_frames + 2 * (work.context_tokens + work.max_chunk_tokens + work.lookahead_tokens),
+                      2 * work.max_chunk_tokens + work.overlap_frames)
+    ms = {f"t3_step_{rows}_rows": model.t3_step_s(rows, rows * positions) for rows in (2, 16, 32, 64, 128)}
+    ms["t3_prefill_96_positions_cfg"] = model.t3_prefill_s(2 * 96)
+    for batch in (1, 4, 8):
+        ms[f"first_flush_batch_{batch}"] = model.flush_s([first] * batch)
+        ms[f"late_flush_batch_{batch}"] = model.flush_s([late] * batch)
+    return {key: round(1000 * value, 2) for key, value in ms.items()}
+
+
+def plot(path: Path, points: list[PointResult], label: str) -> None:
     from .report import _pyplot
 
     plt = _pyplot()
@@ -535,7 +554,7 @@ def plot(path: Path, points: list[PointResult]) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("concurrent voice-agent sessions")
     ax.set_ylabel("TTFA, phrase -> first audio (ms)")
-    ax.set_title(f"One H100, {LABEL} ({MODEL_NAME})", fontsize=9)
+    ax.set_title(f"One H100, {label}", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -543,36 +562,77 @@ def plot(path: Path, points: list[PointResult]) -> None:
     plt.close(fig)
 
 
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(f"{v:.4g}" for v in value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def markdown(report: dict) -> str:
+    """The docs' tables: parameters, pieces, the sweep and the sensitivity of the capacity."""
+    model = report["model"]
+    out = ["| parameter | value | source |", "|---|---|---|"]
+    out += [f"| `{name}` | {_value(model[name])} | {source} |" for name, source in report["parameter_sources"].items()]
+    out += ["", "| piece | ms |", "|---|---|"] + [f"| {k} | {v} |" for k, v in report["pieces_ms"].items()]
+    out += ["", "| engine | sessions | turns | engine TTFA p50 / p95 ms | turn TTFA p50 / p95 ms | gaps (turns) "
+            "| deadline misses | refused | GPU busy | decode rows (mean) | flushes per flush step |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in report["points"]:
+        out.append(f"| {p['engine']} | {p['sessions']} | {p['turns']} | {p['ttfa_engine_p50_ms']:.0f} / "
+                   f"{p['ttfa_engine_p95_ms']:.0f} | {p['ttfa_turn_p50_ms']:.0f} / {p['ttfa_turn_p95_ms']:.0f} | "
+                   f"{p['gaps']} ({p['gapped_turns']}) | {p['deadline_misses']} | {p['refusals']} | "
+                   f"{p['gpu_busy']:.0%} | {p['mean_decode_rows']} | {p['mean_flush_batch']} |")
+    if report["sensitivity"]:
+        base = report["capacity"]["batched"]
+        out += ["", f"| parameter (base capacity {base}) | halved | doubled |", "|---|---|---|"]
+        out += [f"| `{r['parameter']}` | {r['halved']} | {r['doubled']} |" for r in report["sensitivity"]]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s horizon, no sensitivity table")
     parser.add_argument("--sessions", type=int, nargs="+", default=list(SESSION_COUNTS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", action="store_true", help="also print the docs' tables")
+    parser.add_argument("--from-gpu-check", type=Path, metavar="JSON",
+                        help="fit the per-kernel floors to a gpu_check report of a real GPU (full-size T3)")
     parser.add_argument("--json", type=Path, default=RESULTS / "simulate-gpu-h100.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "simulate-gpu-h100.png")
     args = parser.parse_args(argv)
     work = Workload(seed=args.seed, horizon_s=10.0 if args.quick else Workload.horizon_s)
+    model, label = H100, f"{LABEL} ({MODEL_NAME})"
+    if args.from_gpu_check:
+        check = json.loads(args.from_gpu_check.read_text())
+        model = H100.fitted_to_gpu_check(check)
+        label = (f"simulated: {MODEL_NAME} with per-kernel floors fitted to gpu_check on {check.get('device')} "
+                 f"({check.get('date')}); bandwidth and peak still the H100 datasheet's")
+    print(label)
     started = time.perf_counter()
-    points = [simulate(n, engine, H100, work) for engine in ("batched", "serial") for n in args.sessions]
+    cost = pieces(model, work)
+    print("model pieces (ms):", cost)
+    points = [simulate(n, engine, model, work) for engine in ("batched", "serial") for n in args.sessions]
     for p in points:
         print(f"{p.engine:8s} {p.sessions:4d} sessions: engine TTFA p50 {p.ttfa_engine_p50_ms:7.1f} "
               f"p95 {p.ttfa_engine_p95_ms:8.1f} ms, turn p95 {p.ttfa_turn_p95_ms:8.1f} ms, gaps {p.gaps}, "
               f"misses {p.deadline_misses}, refused {p.refusals}, GPU busy {p.gpu_busy:.0%}, "
               f"rows {p.mean_decode_rows}, flush batch {p.mean_flush_batch}")
-    best = {engine: capacity(engine, H100, work) for engine in ("batched", "serial")}
+    best = {engine: capacity(engine, model, work) for engine in ("batched", "serial")}
     print(f"largest count at p95 <= {TARGET_P95_S * 1000:.0f} ms with zero gaps: {best}")
-    table = [] if args.quick else sensitivity(work, SEARCH_COUNTS)
+    table = [] if args.quick else sensitivity(model, work, SEARCH_COUNTS)
     for row in table:
         print(f"  {row['parameter']:28s} halved {row['halved']:4d}  doubled {row['doubled']:4d}")
     report = {
-        "label": LABEL, "model": H100.as_dict(), "parameter_sources": PARAMETERS, "workload": work.__dict__,
-        "policy": "stream.core.batch_schedule.BatchScheduler (defaults)", "date": now_utc(),
+        "label": label, "model": model.as_dict(), "parameter_sources": PARAMETERS, "workload": work.__dict__,
+        "policy": "stream.core.batch_schedule.BatchScheduler (defaults)", "date": now_utc(), "pieces_ms": cost,
         "target": {"p95_engine_ttfa_ms": TARGET_P95_S * 1000, "gaps": 0, "refusals": 0},
         "points": [p.__dict__ | {"ok": p.ok} for p in points], "capacity": best,
         "sensitivity": table, "runtime_s": round(time.perf_counter() - started, 1),
     }
     write_json(args.json, report)
-    plot(args.plot, points)
+    plot(args.plot, points, label)
+    if args.markdown:
+        print(markdown(report))
     print(f"wrote {args.json} and {args.plot} ({report['runtime_s']} s)")
 
 

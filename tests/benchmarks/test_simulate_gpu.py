@@ -126,3 +126,18 @@ def test_main_writes_json_and_plot(tmp_path):
     assert {(p["engine"], p["sessions"]) for p in report["points"]} == {
         (e, n) for e in ("batched", "serial") for n in (2, 4)}
     assert png.stat().st_size > 1000
+
+
+def test_fit_to_a_gpu_check_report_recovers_the_kernel_floors():
+    truth = dataclasses.replace(H100, graph_kernel_s=3e-6, eager_op_s=7e-6)
+    kv = round(2 * (34 + 34 + 100 / 2))
+    stages = {"original_bf16_graph": {"ms_per_step": 1000 * truth.t3_step_s(2, kv)},
+              "original_bf16_eager": {"ms_per_step": 1000 * dataclasses.replace(
+                  truth, graph_kernel_s=truth.eager_op_s).t3_step_s(2, kv)}}
+    fitted = H100.fitted_to_gpu_check({"t3": "full size", "tokens": 100, "stages": stages})
+    assert fitted.graph_kernel_s == pytest.approx(3e-6)
+    assert fitted.eager_op_s == pytest.approx(7e-6)
+    with pytest.raises(ValueError, match="reduced"):
+        H100.fitted_to_gpu_check({"t3": "reduced (2 layers)", "stages": stages})
+    with pytest.raises(ValueError, match="original_bf16_graph"):
+        H100.fitted_to_gpu_check({"t3": "full size", "stages": {}})
