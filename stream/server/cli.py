@@ -20,6 +20,8 @@ CLOSE_DRAIN_S = 10.0  # then this long for clients to read what is buffered and 
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.ray:
+        return _serve_on_ray(args)
     import ipaddress
 
     from stream.engines.registry import EngineLoadError
@@ -61,6 +63,31 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn_config(create_app(runtime), settings)
     _graceful_server(config, runtime).run()
     return 0
+
+
+def _serve_on_ray(args: argparse.Namespace) -> int:
+    """`serve --ray`: the same server as replicas on Ray Serve (stream/server/ray_serve.py)."""
+    from pydantic import ValidationError
+
+    from stream.server.log_redaction import configure_logging
+
+    settings = from_env()
+    configure_logging(settings.log_level, tuple(args.api_key or ()) or settings.api_keys)
+    try:
+        from stream.server.ray_serve import ServeArgs, run_local
+    except ImportError as exc:
+        logging.getLogger("voicewire").error("--ray needs the cluster extra (pip install 'voicewire[cluster]'): %s", exc)
+        return 2
+    given = {name: getattr(args, name, None) for name in ("engine", "model_dir", "device", "dtype", "data_dir",
+                                                          "database_url", "workers", "max_replicas", "drain_timeout_s")}
+    try:
+        serve_args = ServeArgs(**{k: v for k, v in given.items() if v is not None}, replicas=args.replicas,
+                               api_keys=args.api_key, watermark=False if args.no_watermark else None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        logging.getLogger("voicewire").error("cannot start: %s: %s", ".".join(map(str, first["loc"])), first["msg"])
+        return 2
+    return run_local(serve_args, args.host or settings.host, args.port or settings.port, args.ray_address)
 
 
 def _graceful_server(config, runtime):
@@ -132,6 +159,13 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
+    serve.add_argument("--ray", action="store_true",
+                       help="run as replicas on Ray Serve behind its proxy (docs/deploy.md; the cluster extra)")
+    serve.add_argument("--replicas", type=int, default=1, help="with --ray: replicas (autoscaling minimum)")
+    serve.add_argument("--max-replicas", dest="max_replicas", type=int,
+                       help="with --ray: autoscale on open sessions up to this many replicas")
+    serve.add_argument("--ray-address", dest="ray_address",
+                       help="with --ray: join this Ray cluster (default RAY_ADDRESS, else start one here)")
     serve.add_argument("--replica-name", dest="replica",
                        help="this process's name in ready, /healthz and logs (default <hostname>-<pid>)")
     serve.add_argument("--drain-timeout", dest="drain_timeout_s", type=float,
