@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from stream.core.synthesis import SynthesisRequest
+from stream.inference.observer import EngineObserver, ExecutorLimits
 
 __all__ = ["ChunkSink", "Executor", "RequestHandle"]
 
@@ -83,3 +84,12 @@ class Executor(ABC):
     @abstractmethod
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Take no new requests and wait up to `timeout_s` for running engine calls to return."""
+
+    def observe(self, observer: EngineObserver) -> None:
+        """Report scheduling (batch sizes, step times, queue waits, deadline misses) to `observer`;
+        an executor with nothing to report ignores it."""
+        del observer
+
+    def limits(self) -> ExecutorLimits:
+        """Its server-wide limits for `ready.limits` and `/healthz` (none by default)."""
+        return ExecutorLimits()
