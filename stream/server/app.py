@@ -67,6 +67,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "sessions": runtime.active_sessions(),
             "replica": runtime.replica,
             "draining": runtime.draining,
+            "limits": runtime.executor.limits().to_wire(),
         }
 
     @app.get("/livez", tags=["operations"])

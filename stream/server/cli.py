@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = from_env()
     for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers",
-                 "replica", "drain_timeout_s"):
+                 "replica", "drain_timeout_s", "batch_rows"):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
@@ -42,6 +42,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings.api_keys = tuple(args.api_key)
     if args.no_watermark:
         settings.watermark = False
+    if args.batching is not None:
+        settings.batching = args.batching == "on"
+    if args.chatterbox_serial:
+        settings.batching = False
     settings.replica = replica_name(settings)
     configure_logging(settings.log_level, settings.api_keys, settings.replica)   # before anything logs: redacted
     log = logging.getLogger("voicewire")
@@ -130,7 +134,8 @@ def _graceful_server(config, runtime):
 
 
 # flags whose variable is not simply VOICEWIRE_<DEST>
-ENV_OF_FLAG = {"api_key": "VOICEWIRE_API_KEYS, comma-separated", "no_watermark": "VOICEWIRE_WATERMARK=0"}
+ENV_OF_FLAG = {"api_key": "VOICEWIRE_API_KEYS, comma-separated", "no_watermark": "VOICEWIRE_WATERMARK=0",
+               "chatterbox_serial": "VOICEWIRE_BATCHING=0"}
 
 
 def _name_env_vars(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +162,14 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
                        help="keys, voices and usage: sqlite:///ABSOLUTE/PATH or "
                        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default <data-dir>/voicewire.sqlite3)")
     serve.add_argument("--workers", type=int, help="inference threads (default: auto)")
+    serve.add_argument("--batching", choices=("on", "off"),
+                       help="Chatterbox: run every session's phrases in one continuous batch per device "
+                            "(default on; Turbo always runs serially)")
+    serve.add_argument("--chatterbox-serial", action="store_true",
+                       help="Chatterbox: one phrase per worker thread, as before batching (same as --batching off)")
+    serve.add_argument("--batch-rows", dest="batch_rows", type=int,
+                       help="batching: decoding rows, the KV pool's size; a request with CFG takes 2 "
+                            "(default 32 on CUDA, else 4)")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
     serve.add_argument("--ray", action="store_true",

@@ -79,12 +79,14 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
         engine.warmup()
     metrics = Metrics()
     metrics.replica_info.labels(replica=replica).set(1)
+    executor = engine.create_executor(settings.workers or engine.default_workers)
+    executor.observe(metrics.engine_observer())
     return Runtime(
         settings=settings,
         engine=engine,
         voices=VoiceLibrary(engine, settings, storage),
         metrics=metrics,
-        executor=engine.create_executor(settings.workers or engine.default_workers),
+        executor=executor,
         auth=Authenticator(settings.api_keys, storage),
         sessions=SessionRegistry(settings.limits, storage.leases, replica),
         fetcher=ClipFetcher(settings),

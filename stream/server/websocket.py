@@ -25,5 +25,6 @@ class Connection(SessionDriver):
         return ReadyMessage(session_id=self.id, engine=engine.name, model=engine.model,
                             output_format=OutputFormatInfo(encoding=self.output.encoding,
                                                            sample_rate=self.output.sample_rate),
-                            capabilities=engine.capabilities.to_wire(), limits=self.limits.to_wire(),
+                            capabilities=engine.capabilities.to_wire(),
+                            limits=self.limits.to_wire() | self.rt.executor.limits().to_wire(),
                             replica=self.rt.replica)

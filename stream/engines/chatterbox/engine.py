@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.audio.reference import audio_digest
+from stream.core.batch_schedule import ScheduleConfig
 from stream.core.errors import BadAudio, Unsupported, VoiceNotFound
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadError, SynthesisRequest, Voice
@@ -29,11 +30,15 @@ from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
 from stream.engines.chatterbox.static_decode import llama_tokens_static
 from stream.engines.chatterbox.watermark import StreamingWatermarker
+from stream.inference.executor import Executor
 from stream.settings import Settings
 
 log = logging.getLogger("voicewire.chatterbox")
 
 SAMPLE_RATE = 24_000
+# KV positions per batched row: conditioning (34) + a phrase's text (the policy cuts at 250 characters)
+# + the token cap's ceiling (1000), rounded up to the runner's 64-position attention buckets.
+BATCH_POSITIONS = 1344
 TURBO_MIN_REFERENCE_S = 5.0     # the package refuses shorter Turbo references
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
@@ -106,6 +111,7 @@ class ChatterboxEngine(Engine):
             "speed": "mel time-scaling before the vocoder (pitch kept)",
             "watermark": "Perth implicit watermark on every streamed chunk" if self.watermark
                          else "off (--no-watermark)",
+            "batching": self._batching_note(),
         }
         if self.spec.turbo:
             fields = _SAMPLING_FIELDS
@@ -161,6 +167,33 @@ class ChatterboxEngine(Engine):
     @property
     def _device(self):
         return self.loaded.tts.s3gen.device
+
+    # ----- execution ---------------------------------------------------------------------------
+    @property
+    def batches(self) -> bool:
+        """Whether requests run in one continuous batch (`batching.py`): on unless `--batching off`;
+        Turbo's GPT-2 T3 has no batched runner, so Turbo always runs one phrase per worker."""
+        return self.settings.batching and not self.spec.turbo
+
+    def _batching_note(self) -> str:
+        if self.spec.turbo:
+            return "off: Turbo runs one phrase per worker (the batched T3 runner covers the Llama T3 only)"
+        if not self.settings.batching:
+            return "off (--batching off): one phrase per worker"
+        return ("on: every session's phrases share one decode step per device; a seed reproduces a phrase "
+                "whatever shares its batch, but draws differently from --batching off")
+
+    def create_executor(self, workers: int) -> Executor:
+        if not self.batches:
+            return super().create_executor(workers)
+        from stream.engines.chatterbox.batched_t3 import T3Batch
+        from stream.engines.chatterbox.batching import BatchingExecutor
+
+        t3 = self.loaded.tts.t3
+        rows = self.settings.batch_rows or (32 if self._device.type == "cuda" else 4)
+        runner = T3Batch(t3, rows=rows, max_positions=BATCH_POSITIONS, device=self._device,
+                         dtype=t3.speech_emb.weight.dtype)
+        return BatchingExecutor(self, runner, ScheduleConfig(row_budget=rows))
 
     def default_voice(self) -> Voice:
         if self._default is None:
