@@ -35,13 +35,13 @@ class DatabaseProbe:
     def __init__(self, storage: Storage, timeout_s: float = PROBE_TIMEOUT_S, cache_s: float = PROBE_CACHE_S) -> None:
         self._storage = storage
         self._timeout_s = timeout_s
-        self._cache_s = cache_s
+        self.cache_s = cache_s
         self._last: tuple[float, ProbeResult] | None = None
         self._query: asyncio.Future | None = None
 
     async def check(self) -> ProbeResult:
         now = time.monotonic()
-        if self._last is not None and now - self._last[0] < self._cache_s:
+        if self._last is not None and now - self._last[0] < self.cache_s:
             return self._last[1]
         if self._query is None or self._query.done():
             self._query = asyncio.ensure_future(asyncio.to_thread(self._storage.keys.has_keys))

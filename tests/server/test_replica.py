@@ -9,6 +9,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -20,7 +24,8 @@ from stream.accounts.keys import create_key
 from stream.engines.base import SynthesisRequest
 from stream.engines.piper.engine import PiperEngine
 from stream.server import runtime as runtime_module
-from stream.storage import Storage, StorageUnavailable
+from stream.storage import LEASE_TTL_S, Storage, StorageUnavailable
+from tests.conftest import free_port
 from tests.wire import RawPeer
 
 SPEECH = "/v1/audio/speech"
@@ -85,7 +90,6 @@ async def test_ready_healthz_livez_readyz_and_metrics_name_the_replica(make_serv
 
 
 def test_the_default_replica_name_is_host_and_pid(make_server):
-    import os
     import socket
 
     assert make_server().runtime.replica == f"{socket.gethostname()}-{os.getpid()}"
@@ -242,7 +246,7 @@ async def test_a_database_outage_is_a_retryable_error_never_free_speech_and_the_
         make_server, outage):
     srv = make_server()
     key, secret = create_key(srv.runtime.storage.keys, credits=1000)
-    srv.runtime.database._cache_s = 0   # readiness asks the database every time in this test
+    srv.runtime.database.cache_s = 0   # readiness asks the database every time in this test
     headers = {"x-api-key": secret}
     speech = {**SPEECH_BODY, "input": "Hello there."}
     peer, _ = await RawPeer.open(srv.ws_url, additional_headers=headers)
@@ -281,3 +285,96 @@ async def test_a_database_outage_is_a_retryable_error_never_free_speech_and_the_
     done, _ = await peer.until("done", "c")
     assert done["usage"]["remaining_credits"] == 1000 - len("Hello there.") - len("Back again.")
     await peer.close()
+
+
+@pytest.mark.slow
+async def test_a_killed_replica_stops_counting_against_the_key_within_the_lease_ttl(make_server, tmp_path):
+    """The real failure, not a simulation: a `voicewire serve` process holding a key's only session is
+    killed (SIGKILL: no drain, no release), and the surviving replica admits the key again once the
+    dead one's lease expires."""
+    secret = "replica-test-static-key"
+    survivor = make_server(api_keys=(secret,), max_sessions_per_key=1, replica="survivor")
+    port = free_port()
+    env = {**os.environ, "VOICEWIRE_API_KEYS": secret, "VOICEWIRE_MAX_SESSIONS_PER_KEY": "1"}
+    with open(tmp_path / "doomed.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper",
+                                 "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+                                 "--replica-name", "doomed"], env=env, stderr=log)
+        try:
+            headers = {"x-api-key": secret}
+            started = time.monotonic()
+            while True:
+                try:
+                    doomed, ready = await RawPeer.open(f"ws://127.0.0.1:{port}/v1/stream", additional_headers=headers)
+                    break
+                except OSError:
+                    assert time.monotonic() - started < 90 and proc.poll() is None, "server did not start"
+                    await asyncio.sleep(0.3)
+            assert ready["replica"] == "doomed"
+            error, _ = await refusal(survivor.ws_url, additional_headers=headers)
+            assert error["code"] == "rate_limited"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            killed = time.monotonic()
+            while True:
+                peer, first = await RawPeer.open(survivor.ws_url, additional_headers=headers)
+                await peer.close()
+                if first["type"] == "ready":
+                    break
+                assert first["code"] == "rate_limited"   # refused while the dead replica's lease lives
+                assert time.monotonic() - killed < LEASE_TTL_S + 5, "the killed replica's lease outlived its TTL"
+                await asyncio.sleep(0.25)
+            assert first["replica"] == "survivor"
+            await doomed.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.seek(0)
+            print(log.read())  # shown by pytest only when the test fails
+
+
+async def test_replicas_on_postgresql_share_the_key_limit_and_ride_out_an_outage(make_server, postgres_server,
+                                                                                 postgres_url):
+    """Two replicas on one real PostgreSQL database: the per-key limit spans both; with the database
+    stopped, requests get `storage_unavailable` and readiness fails while liveness holds; once it is
+    back, both serve again without a restart."""
+    secret = "replica-test-static-key"
+    a = make_server(database_url=postgres_url, api_keys=(secret,), max_sessions_per_key=1, replica="a")
+    b = make_server(database_url=postgres_url, api_keys=(secret,), max_sessions_per_key=1, replica="b")
+    headers = {"x-api-key": secret}
+    on_a, _ = await RawPeer.open(a.ws_url, additional_headers=headers)
+    error, code = await refusal(b.ws_url, additional_headers=headers)
+    assert (error["code"], code) == ("rate_limited", 1013)
+    await on_a.close()
+    while True:   # a's close gives the lease back in the database
+        peer, first = await RawPeer.open(b.ws_url, additional_headers=headers)
+        await peer.close()
+        if first["type"] == "ready":
+            break
+        await asyncio.sleep(0.05)
+
+    _, metered = create_key(a.runtime.storage.keys, credits=1000)
+    speech = {**SPEECH_BODY, "input": "Hello there."}
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.post(b.http_url + SPEECH, json=speech, headers={"x-api-key": metered})).status_code == 200
+        postgres_server.stop()
+        try:
+            refused = await http.post(a.http_url + SPEECH, json=speech, headers={"x-api-key": metered})
+            assert refused.status_code == 503 and refused.json()["error"]["code"] == "storage_unavailable"
+            error, code = await refusal(b.ws_url, additional_headers=headers)   # its lease cannot be taken
+            assert (error["code"], code) == ("storage_unavailable", 1013)
+            b.runtime.database.cache_s = 0
+            ready = await http.get(b.http_url + "/readyz")
+            assert ready.status_code == 503 and ready.json()["failed"] == ["database"]
+            assert (await http.get(b.http_url + "/livez")).status_code == 200
+        finally:
+            postgres_server.start()
+        started = time.monotonic()
+        while (await http.post(a.http_url + SPEECH, json=speech, headers={"x-api-key": metered})).status_code != 200:
+            assert time.monotonic() - started < 30, "the server did not recover when the database returned"
+            await asyncio.sleep(0.5)
+        while (await http.get(b.http_url + "/readyz")).status_code != 200:   # b's pool reconnects on its own
+            assert time.monotonic() - started < 30, "readiness did not recover when the database returned"
+            await asyncio.sleep(0.5)
+    assert a.runtime.storage.keys.get(a.runtime.auth.authenticate(metered).key_id).credits == 1000 - 2 * len("Hello there.")
