@@ -36,6 +36,7 @@ from benchmarks.engines import EngineSpec, _package_generate, _t3_size
 from stream.core.protocol import GenerationSettings
 from stream.engines.base import SynthesisRequest
 from stream.engines.chatterbox import ChatterboxEngine, StreamTuning
+from stream.engines.chatterbox.decoding import run_flow, run_vocoder
 from stream.engines.chatterbox.watermark import StreamingWatermarker
 from stream.settings import Settings
 from tests.chatterbox_checkpoint import build_checkpoint, speechlike_clip
@@ -88,12 +89,14 @@ def first_chunk_stages(engine: ChatterboxEngine, seed: int) -> dict:
     tokens.close()
     stages["tokens_to_first_flush"] = count
     stages["later_tokens_s"] = time.perf_counter() - start - stages["prefill_and_first_token_s"]
-    with torch.inference_mode():  # as in PhraseDecoder.flush
+    with torch.inference_mode():  # PhraseDecoder.flush, a stage at a time
         mark = time.perf_counter()
-        mel = decoder._mel(decoder.ratio * (len(decoder.tokens) - decoder.lookahead), final=False)
+        flow_request = decoder.begin_flush(final=False)
+        mel = run_flow(decoder.flow, [flow_request])[0]
         stages["flow_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        audio = decoder._vocode(mel, final=False).float().cpu().numpy()
+        vocoded = run_vocoder(decoder.hift, [decoder.vocoder_request(mel)])[0]
+        audio = decoder.end_flush(False, vocoded)
         stages["vocoder_s"] = time.perf_counter() - mark
     if engine.watermark:
         mark = time.perf_counter()
@@ -127,7 +130,7 @@ def flush_cost(voice_seconds: tuple[float, ...], reps: int, device: str, cfm_ste
                 decoder.add(100 + token)
             with torch.inference_mode():
                 start = time.perf_counter()
-                decoder._mel(decoder.ratio * (len(decoder.tokens) - decoder.lookahead), final=False)
+                run_flow(decoder.flow, [decoder.begin_flush(final=False)])
                 if rep:
                     times[s].append(time.perf_counter() - start)
     return {f"{s:g}s": {"prompt_frames": int(refs[s]["prompt_feat"].shape[1]),

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from stream.core.protocol import GenerationSettings  # noqa: E402
 from stream.engines.chatterbox import ChatterboxEngine  # noqa: E402
 from stream.engines.chatterbox.conditioning_cache import ConditioningCache  # noqa: E402
-from stream.engines.chatterbox.decoding import meanflow_solve, seeded_global_rng  # noqa: E402
+from stream.engines.chatterbox.decoding import meanflow_solve  # noqa: E402
 from stream.engines.chatterbox.loading import cast_t3  # noqa: E402
 from stream.engines.chatterbox.sampling import TokenReadback  # noqa: E402
 from stream.settings import Settings  # noqa: E402
@@ -69,7 +69,7 @@ def test_sampling_defaults_match_the_packages_generate(tmp_path, variant, cls_pa
 
 
 class _Bf16Estimator(torch.nn.Module):
-    """Stands in for the package's meanflow estimator: refuses inputs not in its own dtype."""
+    """Stands in for the package's meanflow estimator: bf16 weights, which float32 inputs alone would fail."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,12 +80,10 @@ class _Bf16Estimator(torch.nn.Module):
         return self.proj.weight.dtype
 
     def forward(self, x, *, mask, mu, t, spks, cond, r):
-        for value in (x, mask, mu, t, spks, cond, r):
-            assert value.dtype == torch.bfloat16
         return self.proj((x + mu + cond).transpose(1, 2)).transpose(1, 2) * mask + spks[:, :, None] * t * r
 
 
-def test_meanflow_solve_casts_inputs_to_the_estimator_dtype():
+def test_meanflow_solve_runs_a_bf16_estimator_on_float32_inputs():
     frames = 12
     z, mu, cond = (torch.randn(1, 80, frames) for _ in range(3))
     mask, spks = torch.ones(1, 1, frames), torch.randn(1, 80)
@@ -110,23 +108,6 @@ def test_token_readback_through_pinned_buffer_on_cuda():
             values.append(readback.pop())      # one step behind, as the decode loop reads
     values.append(readback.pop())
     assert values == list(range(6))
-
-
-def test_seeded_global_rng_restores_the_state_it_reseeds():
-    before = torch.random.get_rng_state()
-    with seeded_global_rng(3, torch.device("cpu")):
-        first = torch.rand(4)
-    assert torch.equal(torch.random.get_rng_state(), before)
-    with seeded_global_rng(3, torch.device("cpu")):
-        assert torch.equal(torch.rand(4), first)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: every device's generator must be left as found")
-def test_seeded_global_rng_leaves_every_cuda_device_as_found():
-    states = [torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())]
-    with seeded_global_rng(3, torch.device("cuda", torch.cuda.device_count() - 1)):
-        torch.rand(4, device=f"cuda:{torch.cuda.device_count() - 1}")
-    assert all(torch.equal(torch.cuda.get_rng_state(i), s) for i, s in enumerate(states))
 
 
 def test_conditioning_cache_key_locks_do_not_grow():

@@ -82,6 +82,33 @@ def cast_t3(t3: Any, dtype: Any) -> None:
         setattr(t3.get_submodule(owner), attr, table.to(torch.float32))
 
 
+def cast_s3gen(s3gen: Any, dtype: Any) -> None:
+    """Cast S3Gen's flow encoder (with its projection) and CFM estimator to `dtype`, norms kept float32.
+
+    Those two hold nearly all of a flush's FLOPs; `decoding` runs them under autocast, so matmuls and
+    convs take the 16-bit weights while norms, softmax and the residual stream stay float32 (like the
+    RoPE tables in `cast_t3`). The token embedding, the speaker projection, the flow's inputs and
+    outputs, HiFT and its STFT stay float32: the vocoder's phase suffers most from an 8-bit mantissa.
+    """
+    import torch
+
+    flow = s3gen.flow
+    for module in (flow.encoder, flow.encoder_proj, flow.decoder.estimator):
+        module.to(dtype=dtype)
+        for norm in module.modules():
+            if isinstance(norm, torch.nn.LayerNorm | torch.nn.GroupNorm):
+                norm.float()
+
+
+def enable_tf32(device: str) -> None:
+    """TensorFloat-32 for float32 matmuls and convolutions on CUDA (Ampere and later); a no-op elsewhere."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def check_model_dir(model_dir: str | Path, spec: VariantSpec) -> Path:
     """Return the folder if it holds every file the variant needs, else raise naming what is missing."""
     path = Path(model_dir).expanduser()

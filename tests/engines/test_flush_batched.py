@@ -1,0 +1,97 @@
+"""`flush_many`: several requests' flushes batched (issue 13) equal each decoder's own flush.
+
+Four decoders (different voices and prompt lengths, speeds, CFM steps, staggered token counts, one
+final) are flushed twice, batched and alone; the audio and the decoders' later flushes must agree:
+to ~1e-12 at float64, within float32 rounding at float32. Random-weight S3Gen (`s3gen_fixtures`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed (pip install 'voicewire[chatterbox]')")
+
+import torch  # noqa: E402
+
+from stream.engines.chatterbox.batched_flush import flush_many  # noqa: E402
+from tests.engines.s3gen_fixtures import decoder, random_s3gen, random_tokens  # noqa: E402
+
+pytestmark = pytest.mark.chatterbox
+
+# (seed, prompt tokens, CFM steps, speed, tokens before the first flush, tokens added before the second)
+SPECS = [(1, 8, 2, 1.0, 12, 9), (2, 12, 2, 1.25, 19, 6), (3, 6, 2, 0.8, 7, 0), (4, 8, 3, 1.0, 12, 4)]
+FINAL_FIRST = {2}          # decoder 2 ends with the first flush
+FINAL_SECOND = {0}         # decoder 0 ends with the second; 1 and 3 stay open
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _decoders(s3gen):
+    decoders = [decoder(s3gen, seed=seed, prompt_tokens=prompt, cfm_steps=steps, speed=speed)
+                for seed, prompt, steps, speed, _, _ in SPECS]
+    for d, (seed, *_, first, _) in zip(decoders, SPECS, strict=True):
+        for t in random_tokens(seed, first):
+            d.add(t)
+    return decoders
+
+
+def _second_round(decoders) -> list[int]:
+    """Add the second round's tokens; the indices still open."""
+    open_ = [i for i in range(len(SPECS)) if i not in FINAL_FIRST]
+    for i in open_:
+        seed, *_, first, more = SPECS[i]
+        for t in random_tokens(seed, first + more)[first:]:
+            decoders[i].add(t)
+    return open_
+
+
+def _compare(dtype: torch.dtype, atol: float) -> None:
+    s3gen = random_s3gen(dtype)
+    alone, batched = _decoders(s3gen), _decoders(s3gen)
+    first_alone = [d.flush(i in FINAL_FIRST) for i, d in enumerate(alone)]
+    first_batched = flush_many([(d, i in FINAL_FIRST) for i, d in enumerate(batched)])
+    assert [len(a) for a in first_batched] == [len(a) for a in first_alone]
+    assert all(len(a) > 0 for a in first_alone)
+    for a, b in zip(first_alone, first_batched, strict=True):
+        np.testing.assert_allclose(b, a, atol=atol, rtol=0)
+    for a, b in zip(alone, batched, strict=True):
+        assert (a.frames_done, a._frames_out, len(a.tokens)) == (b.frames_done, b._frames_out, len(b.tokens))
+
+    open_ = _second_round(alone)
+    assert _second_round(batched) == open_
+    second_alone = [alone[i].flush(i in FINAL_SECOND) for i in open_]
+    second_batched = flush_many([(batched[i], i in FINAL_SECOND) for i in open_])
+    assert [len(a) for a in second_batched] == [len(a) for a in second_alone]
+    for a, b in zip(second_alone, second_batched, strict=True):
+        np.testing.assert_allclose(b, a, atol=atol, rtol=0)
+    # The final phrase has its one-shot length: 960 samples per token at speed 1.
+    total = len(first_alone[0]) + len(second_alone[0])
+    assert total == (SPECS[0][4] + SPECS[0][5]) * 960
+
+
+def test_batched_flushes_equal_flushes_alone_float64():
+    _compare(torch.float64, atol=1e-9)
+
+
+def test_batched_flushes_equal_flushes_alone_float32():
+    _compare(torch.float32, atol=1e-4)
+
+
+def test_a_decoder_may_appear_once():
+    d = decoder(random_s3gen(), seed=9)
+    with pytest.raises(ValueError, match="more than once"):
+        flush_many([(d, False), (d, True)])
+
+
+def test_nothing_due_gives_empty_audio_without_a_flow_pass():
+    d = decoder(random_s3gen(), seed=9)
+    d.add(5)                                   # one token: still inside the encoder's look-ahead
+    assert [a.size for a in flush_many([(d, False)])] == [0]
+    assert d.frames_done == 0
