@@ -66,9 +66,9 @@ class CostModel:
     encoder_params: int = 37_831_168
     estimator_params: int = 71_302_480
     hift_params: int = 20_806_557
-    encoder_kernels: int = 404
+    encoder_kernels: int = 403
     estimator_kernels: int = 1_376
-    hift_kernels: int = 805
+    hift_kernels: int = 804
     encoder_flops: tuple[float, float, float] = (-5.24e6, 5.662e7, 2.253e4)
     estimator_flops: tuple[float, float, float] = (2.019e7, 2.6432e8, 2.29376e5)
     hift_flops_per_frame: float = 6.123e8
