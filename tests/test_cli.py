@@ -106,6 +106,7 @@ def test_serve_help_names_the_environment_variable_of_every_flag():
     from dataclasses import fields
 
     from stream.cli import build_parser
+    from stream.server.cli import RAY_FLAGS
     from stream.settings import Settings
 
     done = subprocess.run([*VOICEWIRE, "serve", "--help"], capture_output=True, text=True, timeout=60)
@@ -114,6 +115,6 @@ def test_serve_help_names_the_environment_variable_of_every_flag():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     variables = {f"VOICEWIRE_{f.name.upper()}" for f in fields(Settings)}
     for action in sub.choices["serve"]._actions:
-        if action.dest != "help":
+        if action.dest not in ("help", *RAY_FLAGS):
             named = re.search(r"\(env (VOICEWIRE_[A-Z_]+)", action.help or "")
             assert named and named.group(1) in variables, action.option_strings  # a variable from_env reads

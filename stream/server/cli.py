@@ -133,6 +133,8 @@ def _graceful_server(config, runtime):
     return GracefulServer(config)
 
 
+# `serve --ray` flags choose how many servers run and where, not one server's settings: no variable
+RAY_FLAGS = ("ray", "replicas", "max_replicas", "ray_address")
 # flags whose variable is not simply VOICEWIRE_<DEST>
 ENV_OF_FLAG = {"api_key": "VOICEWIRE_API_KEYS, comma-separated", "no_watermark": "VOICEWIRE_WATERMARK=0",
                "chatterbox_serial": "VOICEWIRE_BATCHING=0"}
