@@ -26,19 +26,19 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import replace
+from dataclasses import fields, replace
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stream.server.ray_autoscaling import POLICY_PATH, SESSIONS_METRIC
-from stream.settings import Settings, from_env
+from stream.settings import Limits, Settings, from_env
 
 log = logging.getLogger("voicewire")
 
 APP_NAME = "voicewire"
 DEPLOYMENT_NAME = "voicewire"
 STOP_POLL_S = 0.5          # how often a replica asks the controller whether it is being stopped
-CLOSE_MARGIN_S = 5.0       # graceful-shutdown time past the drain: final messages and close frames
+CLOSE_MARGIN_S = 15.0      # graceful-shutdown time past the drain: final messages (5 s), reading them (10 s)
 SETTINGS_FIELDS = ("engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers",
                    "watermark", "drain_timeout_s", "log_level")
 
@@ -63,6 +63,8 @@ class ServeArgs(BaseModel):
     log_level: str | None = None
     api_keys: list[str] | None = None
     max_sessions: int | None = Field(None, ge=1, description="each replica's session budget")
+    limits: dict[str, float] = Field(default_factory=dict, description="other Limits fields by name "
+                                     "(docs/limits.md), e.g. {max_http_body_bytes: 100000}")
     http_slots: int = Field(16, ge=0, description="max_ongoing_requests above the session budget: room "
                             "for HTTP requests (voices, one-shot speech, /metrics) on a replica full of sessions")
     replicas: int = Field(1, ge=1, description="replicas at start, and the autoscaler's minimum")
@@ -83,9 +85,20 @@ class ServeArgs(BaseModel):
                 setattr(settings, name, value)
         if self.api_keys is not None:
             settings.api_keys = tuple(self.api_keys)
+        for name, value in self.limits.items():
+            current = getattr(settings.limits, name)
+            setattr(settings.limits, name, type(current)(value))
         if self.max_sessions is not None:
             settings.limits.max_sessions = self.max_sessions
         return settings
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, limits: dict[str, float]) -> dict[str, float]:
+        known = {f.name for f in fields(Limits)}
+        if unknown := sorted(set(limits) - known):
+            raise ValueError(f"limits: no such limit {', '.join(unknown)} (docs/limits.md lists them)")
+        return limits
 
 
 def deployment_options(args: ServeArgs, settings: Settings) -> dict:

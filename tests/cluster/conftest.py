@@ -3,7 +3,8 @@
 Everything binds 127.0.0.1, usage statistics are off (`RAY_USAGE_STATS_ENABLED=0`: nothing leaves the
 machine), no dashboard. The cluster declares 6 logical CPUs so two Piper replicas, a rolling redeploy
 and an autoscaled third fit on a 2-core machine (each replica asks for 0.5). The replicas share a
-SQLite file (one machine; PostgreSQL when several)."""
+real PostgreSQL database (tests/postgres_server.py), or a SQLite file where PostgreSQL is not
+installed (one machine: SQLite works across processes too)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class Replica:
 class Cluster:
     port: int
     data_dir: Path
+    database_url: str
     base_args: dict
     deployed: dict | None = field(default=None)
     api_key: str = ""     # an unlimited key: a key in the database turns authentication on for everyone
@@ -49,10 +51,6 @@ class Cluster:
     @property
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key}
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'voicewire.sqlite3'}"
 
     @property
     def ws_url(self) -> str:
@@ -98,17 +96,26 @@ class Cluster:
         return json.loads(out) if out.strip().startswith(("{", "[")) else out
 
 
+def _database_url(request: pytest.FixtureRequest, data: Path) -> str:
+    from tests.postgres_server import unavailable_reason
+
+    if unavailable_reason() is None:
+        return request.getfixturevalue("postgres_server").fresh_database()
+    return f"sqlite:///{data / 'voicewire.sqlite3'}"
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Cluster]:
+    data = tmp_path_factory.mktemp("cluster")
+    database_url = _database_url(request, data)
     ray.init(num_cpus=LOGICAL_CPUS, include_dashboard=False, _node_ip_address="127.0.0.1",
              logging_level="warning", log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    data = tmp_path_factory.mktemp("cluster")
-    base = {"engine": "piper", "data_dir": str(data), "workers": 1, "replicas": 2, "num_cpus": 0.5,
-            "max_sessions": 8, "drain_timeout_s": 20.0, "log_level": "warning"}
-    handle = Cluster(port, data, base)
-    base["database_url"] = handle.database_url
+    base = {"engine": "piper", "data_dir": str(data), "database_url": database_url, "workers": 1, "replicas": 2,
+            "num_cpus": 0.5, "max_sessions": 8, "drain_timeout_s": 20.0, "log_level": "warning",
+            "limits": {"max_http_body_bytes": 100_000}}   # as tests/server/test_hostile_http.py
+    handle = Cluster(port, data, database_url, base)
     handle.api_key = handle.keys("create", "--name", "tests")["key"]
     try:
         yield handle

@@ -49,3 +49,11 @@ def test_the_rayservice_puts_one_replica_on_each_gpu():
     (container,) = workers["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert workers["maxReplicas"] >= args.max_replicas
+
+
+def test_limits_are_checked_by_name_and_reach_the_settings():
+    args = ServeArgs.model_validate({"limits": {"max_http_body_bytes": 100_000, "idle_timeout_s": 30}})
+    assert args.settings().limits.max_http_body_bytes == 100_000
+    assert args.settings().limits.idle_timeout_s == 30.0
+    with pytest.raises(ValueError, match="no such limit max_body"):
+        ServeArgs.model_validate({"limits": {"max_body": 1}})

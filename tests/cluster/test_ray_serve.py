@@ -16,7 +16,6 @@ import pytest
 import websockets
 
 from tests.cluster.conftest import Cluster
-from tests.conftest import free_port
 from tests.wire import RawPeer
 
 pytestmark = pytest.mark.slow
@@ -40,46 +39,6 @@ async def speak(peer: RawPeer, context_id: str, text: str = "Ok.") -> dict:
     done, seen = await peer.until("done", context_id, timeout=60)
     assert [m for m in seen if m["type"] == "error"] == []
     return done
-
-
-def test_voicewire_serve_ray_starts_a_cluster_deploys_replicas_and_stops_on_sigterm(tmp_path):
-    """`voicewire serve --ray --replicas 2`, as an operator runs it. First in the module, so its own
-    Ray cluster does not share the machine with the session's."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "serve", "--ray", "--replicas", "2", "--engine", "piper",
-         "--workers", "1", "--port", str(port), "--data-dir", str(tmp_path),
-         "--database-url", f"sqlite:///{tmp_path / 'voicewire.sqlite3'}"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0"})
-    try:
-        names = asyncio.run(_replica_names(f"http://127.0.0.1:{port}", server, want=2))
-        assert len(names) == 2
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=120) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    log.seek(0)
-    assert "websocket: ws://127.0.0.1:" in log.read()
-
-
-async def _replica_names(url: str, server: subprocess.Popen, want: int) -> set[str]:
-    """The replica names /healthz reports through the proxy, once `want` distinct ones answered."""
-    names: set[str] = set()
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(240):
-        while len(names) < want:
-            assert server.poll() is None, "voicewire serve --ray exited"
-            try:
-                answer = await client.get("/healthz")
-                if answer.status_code == 200:
-                    names.add(answer.json()["replica"])
-                    continue
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.5)
-    return names
 
 
 async def test_sessions_land_on_both_replicas_which_name_themselves(two_replicas: Cluster):
