@@ -1,5 +1,5 @@
 """Storage: repository interfaces (keys and credits, voices, usage), the invalidation hook for caches
-that must agree across processes, and the backends behind them (SQLite; PostgreSQL later).
+that must agree across processes, and the backends behind them (SQLite, PostgreSQL).
 
 Everything above this package (accounts, voices, the server) uses only what is exported here;
 SQL lives only in the backends.

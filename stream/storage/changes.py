@@ -5,7 +5,7 @@ conditioning) subscribe to a `ChangeFeed`. Every write that can make a cached an
 created or revoked, a voice added or deleted) is announced as a `Change` by the storage that made it.
 A backend delivers changes made through it in this process before the write returns, and changes
 made by other processes within `PROPAGATION_BOUND_S`: SQLite by polling a change log, PostgreSQL
-(later) by LISTEN/NOTIFY. Balances are not announced: they are never cached, every charge is a
+by LISTEN/NOTIFY. Balances are not announced: they are never cached, every charge is a
 conditional update in the database.
 """
 

@@ -4,7 +4,9 @@ Every repository call borrows a pooled connection for one transaction. A driver 
 the database cannot be reached (refused, shut down, timed out, no pooled connection within
 `CONNECT_TIMEOUT_S`) becomes `StorageUnavailable`, naming the database by its redacted URL, so a
 request during an outage fails fast with an error the server can answer, never a driver exception
-or a silent pass. Other errors (a constraint broken by a bug) stay what they are.
+or a silent pass. Other errors (a constraint broken by a bug) stay what they are. After a call
+waited the whole timeout for a connection, calls in the next `FAIL_FAST_S` fail at once instead of
+waiting again: a request that needs the database several times fails in one timeout, not several.
 
 Migrations are recorded per component in `schema_migrations`, as on SQLite, and run in one
 transaction that first takes a transaction-level advisory lock: replicas starting at once migrate
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stream.storage.base import StorageUnavailable
 from stream.storage.url import FIELD, POSTGRESQL_FORM, DatabaseUrl, DatabaseUrlError
@@ -28,6 +31,7 @@ log = logging.getLogger("voicewire.storage")
 
 CONNECT_TIMEOUT_S = 3        # a request during an outage fails within about this
 POOL_SIZE = 10               # connections per process; a transaction holds one for milliseconds
+FAIL_FAST_S = 1.0            # after a call found no connection, others fail at once for this long
 MIGRATION_LOCK = 0x766f6963  # advisory lock id of the migrations ("voic")
 
 
@@ -67,6 +71,7 @@ class Database:
         self._pool = ConnectionPool(self.conninfo, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_S,
                                     reconnect_timeout=CONNECT_TIMEOUT_S, check=ConnectionPool.check_connection,
                                     name="voicewire", open=False)
+        self._no_connection: tuple[float, str] | None = None   # when a call last found none, and why
 
     def unavailable(self, exc: BaseException) -> StorageUnavailable:
         return StorageUnavailable(f"database {self.url.redacted} is unavailable: {_scrub(str(exc), self.url)}")
@@ -95,11 +100,17 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A pooled connection inside a transaction: committed on success, rolled back on error."""
+        last = self._no_connection
+        if last is not None and time.monotonic() - last[0] < FAIL_FAST_S:
+            raise StorageUnavailable(last[1])
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except psycopg.OperationalError as exc:   # PoolTimeout included: no connection within the timeout
-            raise self.unavailable(exc) from None
+        except psycopg.OperationalError as exc:
+            error = self.unavailable(exc)
+            if isinstance(exc, PoolTimeout):
+                self._no_connection = (time.monotonic(), str(error))
+            raise error from None
 
     def close(self) -> None:
         self._pool.close()

@@ -160,7 +160,8 @@ class PgKeyRepository(KeyRepository):
                               k.last_used_at, k.revoked_at))
             if keys:
                 self._changes.announce(conn, Change(Topic.KEYS))
-        self._changes.committed(Change(Topic.KEYS))
+        if keys:
+            self._changes.committed(Change(Topic.KEYS))
 
 
 class PgUsageRepository(UsageRepository):
