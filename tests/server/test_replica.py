@@ -378,3 +378,51 @@ async def test_replicas_on_postgresql_share_the_key_limit_and_ride_out_an_outage
             assert time.monotonic() - started < 30, "readiness did not recover when the database returned"
             await asyncio.sleep(0.5)
     assert a.runtime.storage.keys.get(a.runtime.auth.authenticate(metered).key_id).credits == 1000 - 2 * len("Hello there.")
+
+
+@pytest.mark.slow
+async def test_sigterm_drains_voicewire_serve_the_open_turn_finishes_before_shutting_down(tmp_path):
+    """The wiring, end to end: SIGTERM to `voicewire serve` starts the drain, so a turn in progress
+    ends with `done` and all its audio, not `cancelled`, and only then comes `shutting_down`."""
+    port = free_port()
+    with open(tmp_path / "server.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host",
+                                 "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+                                 "--drain-timeout", "120", "--replica-name", "draining-one"],
+                                stderr=log)
+        try:
+            started = time.monotonic()
+            while True:
+                try:
+                    peer, ready = await RawPeer.open(f"ws://127.0.0.1:{port}/v1/stream")
+                    break
+                except OSError:
+                    assert time.monotonic() - started < 90 and proc.poll() is None, "server did not start"
+                    await asyncio.sleep(0.3)
+            first, rest = "A turn that is speaking when the server is told to stop. ", "Its last words come after."
+            await peer.send({"type": "text", "context_id": "turn", "text": first})
+            await peer.until("audio", "turn")
+            proc.send_signal(signal.SIGTERM)
+            while True:   # the listener closes when the drain starts; the open turn is not cancelled
+                try:
+                    async with websockets.connect(f"ws://127.0.0.1:{port}/v1/stream", open_timeout=5):
+                        pass
+                except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError):
+                    break
+                await asyncio.sleep(0.1)
+            await peer.send({"type": "text", "context_id": "turn", "text": rest})
+            await peer.send({"type": "end", "context_id": "turn"})
+            done, seen = await peer.until("done", "turn", timeout=120)
+            assert [m for m in seen if m["type"] in ("cancelled", "error")] == []
+            assert done["characters"] == len(first + rest)
+            msg, _ = await peer.until("error")
+            assert (msg["code"], msg["fatal"]) == ("shutting_down", True)
+            assert proc.wait(60) in (0, -signal.SIGTERM)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.seek(0)
+            lines = log.read()
+            print(lines)  # shown by pytest only when the test fails
+    assert "[draining-one]" in lines
