@@ -74,6 +74,17 @@ def answers(storage) -> bool:
         return False
 
 
+def test_a_user_who_may_not_create_the_schema_is_told_so(postgres_server, postgres_url):
+    role = "reader_" + postgres_url.rsplit("_", 1)[1]      # roles are per server: one of this test's own
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = postgres_url.replace("postgres@", f"{role}:hunter2@")
+    with pytest.raises(StorageUnavailable, match="permission denied for schema public") as err:
+        open_storage(url, "/unused")
+    assert str(err.value).startswith("database_url: cannot use postgresql://***@") and "hunter2" not in str(err.value)
+
+
 def test_an_outage_fails_fast_with_storage_unavailable_and_everything_recovers(postgres_server, postgres_url,
                                                                                 open_url):
     storage, other = open_url(postgres_url), open_url(postgres_url)

@@ -88,12 +88,12 @@ class Database:
             raise self.unavailable(exc) from None
 
     def open(self, schema: Mapping[str, Sequence[str]]) -> None:
-        """Migrate (failing with `StorageUnavailable` when the database cannot be reached or
-        refuses us), then open the pool."""
+        """Migrate, then open the pool; `StorageUnavailable` naming the problem when the database
+        cannot be reached, refuses us, or lets us not create the schema (a missing privilege)."""
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 migrate(conn, schema)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise self._unusable(exc) from None
         self._pool.open()
 
