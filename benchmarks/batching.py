@@ -3,19 +3,25 @@
 Full-size T3 (the package's 520M Llama) with **random weights** (the hub is unreachable): the audio
 is noise-shaped and every number is timing-only. Each point submits one phrase per session, all at
 once (a context's first phrase, priority 0), with a fixed budget of 32 speech tokens per phrase
-(random weights almost never sample the stop token), to one executor built by `Engine.create_executor` from the same loaded
-engine under the server's `--batching` flag: `serial` (off) is the thread pool with one worker, one
-phrase at a time, as before batching; `batched` (on) is the batching executor, its KV pool sized
-for every session of the largest point. Session counts 1, 4, 8 and 16; two passes, the executors' order alternating per point
-and pass, so load changes on a shared machine hit both alike.
+(random weights almost never sample the stop token), to one executor built by
+`Engine.create_executor` from the same loaded engine under the server's `--batching` flag: `serial`
+(off) is the thread pool with one worker, one phrase at a time, as before batching; `batched` (on)
+is the batching executor, its KV pool sized for every session of the largest point. Session counts
+1, 4, 8 and 16; two passes, the executors' order alternating per point and pass, so load changes on
+a shared machine hit both alike.
+
+To fit 30 minutes on a 2-core CPU the built-in voice is 2 s (a 10 s voice's flow pass costs 3.3x as
+much here, and S3Gen would swamp T3, whose decode is what batching changes most) and flushes take 5
+CFM steps; both executors run the same settings, and `--voice-seconds 10 --cfm-steps 10` gives the
+engine's defaults at several times the runtime.
 
 Per point: aggregate speech tokens per second (audio made / wall time, 960 samples per token) and
 per-session TTFA (submit -> first chunk) p50/p95; the batched/serial ratios; `uptime` before and
 after. Decode is memory-bound, so one batched step over many rows costs little more than one row's,
 which shows on a CPU too; only ratios are claimed. Keep it under 30 minutes: run it alone.
 
-    python -m benchmarks.batching                          # full size, 10 s voice (~15-25 min, alone)
-    python -m benchmarks.batching --quick                  # reduced T3, 2 s voice, 1-2 sessions: a smoke test
+    python -m benchmarks.batching                          # full-size T3 (~20-30 min, alone on the machine)
+    python -m benchmarks.batching --quick                  # reduced T3, 12 tokens, 1-2 sessions: a smoke test
     python -m benchmarks.batching --executors serial       # one executor only
 """
 
@@ -162,8 +168,7 @@ def load(args: argparse.Namespace, counts: tuple[int, ...]):
     # The KV pool holds every session of the largest point at once (a CFG request is 2 rows).
     settings = Settings(engine="chatterbox", model_dir=str(ckpt), device=args.device, batch_rows=2 * max(counts),
                         data_dir=tempfile.mkdtemp(prefix="voicewire-batching-"))
-    # --quick: 2 CFM steps per flush (S3Gen dominates a reduced T3's CPU time); full runs keep the package's.
-    tuning = StreamTuning(max_new_tokens=args.tokens, cfm_steps=2 if args.quick else None)
+    tuning = StreamTuning(max_new_tokens=args.tokens, cfm_steps=args.cfm_steps)
     engine = ChatterboxEngine(settings, tuning=tuning)
     with _t3_size(spec):
         engine.load()
@@ -174,20 +179,21 @@ def load(args: argparse.Namespace, counts: tuple[int, ...]):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="reduced T3 (2 layers), 2 s voice, 12 tokens, 2 CFM steps, 1-2 sessions: a smoke test")
+                        help="reduced T3 (2 layers), 12 tokens, 2 CFM steps, 1-2 sessions: a smoke test")
     parser.add_argument("--sessions", type=int, nargs="+", help="session counts (default 1 4 8 16; quick 1 2)")
     parser.add_argument("--tokens", type=int, help="speech tokens per phrase (default 32; quick 12)")
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--executors", default=",".join(EXECUTORS), help="comma-separated: batched,serial")
-    parser.add_argument("--voice-seconds", type=float, help="built-in voice length (default 10; quick 2)")
+    parser.add_argument("--voice-seconds", type=float, default=2.0, help="built-in voice length (default 2)")
+    parser.add_argument("--cfm-steps", type=int, help="CFM steps per flush (default 5; quick 2)")
     parser.add_argument("--checkpoint", help="random-weight checkpoint folder (built there on first use)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per point")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per point")
     parser.add_argument("--json", type=Path, default=None, help="default benchmarks/results/batching-cpu[-quick].json")
     args = parser.parse_args(argv)
     args.tokens = args.tokens or (12 if args.quick else 32)
-    args.voice_seconds = args.voice_seconds or (2.0 if args.quick else 10.0)
+    args.cfm_steps = args.cfm_steps or (2 if args.quick else 5)
     counts = tuple(args.sessions or ((1, 2) if args.quick else (1, 4, 8, 16)))
     kinds = tuple(k.strip() for k in args.executors.split(",") if k.strip())
     if not kinds or any(k not in EXECUTORS for k in kinds):
