@@ -1,7 +1,8 @@
 """The Chatterbox engine: streamed T3 tokens, chunked S3Gen audio, cached voices, Perth watermark.
 
 One phrase runs as: text -> T3 speech tokens (sampled one by one, `sampling.py`) -> every few
-tokens a flush of the phrase decoder (`decoding.py`) -> watermark (`watermark.py`) -> a chunk.
+tokens a flush of the phrase decoder (`decoding.py`) -> watermark (`watermark.py`, on a CPU worker
+of its own while this thread decodes on) -> a chunk.
 The first chunk of a turn is the smallest (TTFA); later chunks grow, so the decoder's fixed cost
 per flush (a flow pass over the reference prompt) is paid less often once audio is playing.
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +28,12 @@ from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadEr
 from stream.engines.chatterbox import conditioning as cond_mod
 from stream.engines.chatterbox.conditioning_cache import ConditioningCache
 from stream.engines.chatterbox.decoding import PhraseDecoder
-from stream.engines.chatterbox.loading import (
-    LoadedModel,
-    cast_s3gen,
-    cast_t3,
-    enable_tf32,
-    load_model,
-    variant_spec,
-)
+from stream.engines.chatterbox.loading import LoadedModel, cast_t3, load_model, variant_spec
 from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
 from stream.engines.chatterbox.static_decode import llama_tokens_static
-from stream.engines.chatterbox.watermark import StreamingWatermarker
+from stream.engines.chatterbox.static_turbo import turbo_tokens_static
+from stream.engines.chatterbox.watermark import WatermarkStage
 from stream.inference.executor import Executor
 from stream.settings import Settings
 
@@ -63,7 +60,8 @@ class StreamTuning:
     overlap_frames: int = 4              # vocoder overlap / crossfade (80 ms)
     cfm_steps: int | None = None         # None: the package's (10, Turbo 2)
     max_new_tokens: int | None = None    # fixed budget (benchmarks); None: proportional to the text
-    static_decode: bool = True           # Llama T3 on the static cache (CUDA graph on CUDA); False: dynamic loop
+    static_decode: bool = True           # T3 (Llama and Turbo's GPT-2) on the static cache, CUDA graph on CUDA;
+                                         # False: the dynamic-cache loops
 
     def chunk_sizes(self, first_in_context: bool) -> Iterator[int]:
         size = self.first_chunk_tokens if first_in_context else self.first_chunk_tokens_later
@@ -101,6 +99,8 @@ class ChatterboxEngine(Engine):
         self._loaded: LoadedModel | None = None
         self._default: Voice | None = None
         self._cache: ConditioningCache | None = None
+        self._watermark_stage: WatermarkStage | None = None
+        self._stage_lock = threading.Lock()
         self.capabilities = self._capabilities(self._languages())
 
     # ----- description -------------------------------------------------------------------------
@@ -147,12 +147,8 @@ class ChatterboxEngine(Engine):
             name = _DTYPES.get(self.settings.dtype.lower())
             if name is None:
                 raise EngineLoadError(f"--dtype: {self.settings.dtype!r} is not one of {', '.join(sorted(set(_DTYPES)))}")
+            # Only T3 changes dtype: S3Gen's STFT-based parts and the encoders stay float32.
             cast_t3(tts.t3, getattr(torch, name))
-            if name == "bfloat16":
-                # S3Gen's flow encoder and CFM estimator too; HiFT, its STFT and the mel stay float32.
-                # float16 casts T3 only; the S3Gen split is tested in bfloat16 (its float32 exponent range).
-                cast_s3gen(tts.s3gen, torch.bfloat16)
-        enable_tf32(device)
         if self.watermark and getattr(tts, "watermarker", None) is None:
             raise EngineLoadError("watermark: Perth's implicit watermarker is unavailable; reinstall resemble-perth "
                                   "or start with --no-watermark")
@@ -299,7 +295,8 @@ class ChatterboxEngine(Engine):
                                 top_p=gen.top_p, repetition_penalty=gen.repetition_penalty, max_new_tokens=cap)
         prefix = cond_mod.with_emotion(t3, conditioning.t3_prefix, gen.exaggeration)
         if self.spec.turbo:
-            return turbo_tokens(t3, prefix, text_tokens, params, generator, cancel)
+            loop = turbo_tokens_static if self.tuning.static_decode else turbo_tokens
+            return loop(t3, prefix, text_tokens, params, generator, cancel)
         if self.tuning.static_decode:
             return llama_tokens_static(t3, prefix, text_tokens, params, generator, cancel)
         return llama_tokens(t3, prefix, text_tokens, params, generator, cancel)
@@ -323,27 +320,55 @@ class ChatterboxEngine(Engine):
         cap = budget or token_cap(text_tokens.shape[-1])
         tokens = self.speech_tokens(request, cancel, generator=token_gen, max_new_tokens=cap, text_tokens=text_tokens)
         decoder = self.phrase_decoder(request.voice, gen, acoustic_gen, cap)
-        marker = StreamingWatermarker(self.loaded.tts.watermarker, SAMPLE_RATE) if self.watermark else None
+        stage = self.watermark_stage if self.watermark else None
+        phrase = object()                   # this phrase's key in the watermark stage
+        marked: deque[Future] = deque()     # chunks at the watermark stage, in order
+        first = True                        # no marked audio emitted yet
         sizes = self.tuning.chunk_sizes(request.first_in_context)
         want = next(sizes)
-        for token in tokens:
-            decoder.add(token)
-            if decoder.ready_tokens() >= want:
-                if cancel.is_set():
-                    return
-                want = next(sizes)
-                audio = decoder.flush()
-                if marker is not None:
-                    audio = marker.push(audio)
+        try:
+            for token in tokens:
+                decoder.add(token)
+                # Later chunks are marked while this thread decodes on; emit those finished (no waiting).
+                while marked and marked[0].done():
+                    if (audio := marked.popleft().result()).size:
+                        yield audio
+                if decoder.ready_tokens() >= want:
+                    if cancel.is_set():
+                        return
+                    want = next(sizes)
+                    audio = decoder.flush()
+                    if stage is not None:
+                        marked.append(stage.submit(phrase, audio, final=False))
+                        if first:       # the first chunk is the phrase's latency: wait for it
+                            if (audio := marked.popleft().result()).size:
+                                first = False
+                                yield audio
+                    elif audio.size:
+                        yield audio
+            if cancel.is_set():
+                return
+            audio = decoder.flush(final=True)
+            if stage is None:
                 if audio.size:
                     yield audio
-        if cancel.is_set():
-            return
-        audio = decoder.flush(final=True)
-        if marker is not None:
-            audio = np.concatenate([marker.push(audio), marker.finish()])
-        if audio.size:
-            yield audio
+                return
+            marked.append(stage.submit(phrase, audio, final=True))
+            phrase = None                   # the final chunk drops the stage's state
+            while marked:
+                if (audio := marked.popleft().result()).size:
+                    yield audio
+        finally:
+            if stage is not None and phrase is not None:
+                stage.discard(phrase)
+
+    @property
+    def watermark_stage(self) -> WatermarkStage:
+        """The engine's ordered CPU watermark stage (created on first use; the batching executor shares it)."""
+        with self._stage_lock:
+            if self._watermark_stage is None:
+                self._watermark_stage = WatermarkStage(self.loaded.tts.watermarker, SAMPLE_RATE)
+            return self._watermark_stage
 
     def warmup(self) -> None:
         """One short phrase through every stage (T3, flow, vocoder, watermark) with a small token budget."""

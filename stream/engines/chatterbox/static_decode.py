@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from transformers import StaticCache
@@ -131,7 +132,18 @@ class CudaGraphStep:
         self.graph.replay()
 
 
-def make_step(decoder: StaticLlamaDecoder, embeds: torch.Tensor, bos: torch.Tensor,
+class StaticDecoder(Protocol):
+    """What `make_step` and `stream_tokens` need of a static-cache decoder (Llama's here, Turbo's GPT-2 one)."""
+
+    generator: torch.Generator
+    cache: StaticCache
+
+    def prefill(self, embeds: torch.Tensor, bos: torch.Tensor) -> DecodeState: ...
+
+    def step(self) -> None: ...
+
+
+def make_step(decoder: StaticDecoder, embeds: torch.Tensor, bos: torch.Tensor,
               use_graph: bool) -> Callable[[], None]:
     """The phrase's step after prefill: a replayed CUDA graph where asked and on CUDA, else the eager step."""
     decoder.prefill(embeds, bos)
@@ -143,6 +155,27 @@ def make_step(decoder: StaticLlamaDecoder, embeds: torch.Tensor, bos: torch.Tens
     decoder.prefill(embeds, bos)
     decoder.generator.set_state(rewind)
     return graph
+
+
+@torch.inference_mode()
+def stream_tokens(step: Callable[[], None], token: torch.Tensor, max_new_tokens: int, stop_token: int,
+                  cancel: threading.Event) -> Iterator[int]:
+    """Run `step` up to `max_new_tokens` times and yield each sampled token (read from the `token`
+    buffer the step writes), one step behind the device, until the stop token (not yielded)."""
+    readback = TokenReadback(token.device)
+    # One step ahead of the host: token k is read back while step k+1 runs on the device.
+    step()
+    readback.push(token)
+    for i in range(max_new_tokens):
+        if cancel.is_set():
+            return
+        if i + 1 < max_new_tokens:
+            step()
+            readback.push(token)
+        value = readback.pop()
+        if value == stop_token:
+            return
+        yield value
 
 
 def llama_prefix_embeds(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor,
@@ -168,17 +201,4 @@ def llama_tokens_static(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor
     embeds, bos = llama_prefix_embeds(t3, cond_prefix, text_tokens, params.cfg_weight > 0.0)
     decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], generator)
     step = make_step(decoder, embeds, bos, cuda_graph)
-    readback = TokenReadback(embeds.device)
-    # One step ahead of the host: token k is read back while step k+1 runs on the device.
-    step()
-    readback.push(decoder.state.token)
-    for i in range(params.max_new_tokens):
-        if cancel.is_set():
-            return
-        if i + 1 < params.max_new_tokens:
-            step()
-            readback.push(decoder.state.token)
-        value = readback.pop()
-        if value == t3.hp.stop_speech_token:
-            return
-        yield value
+    yield from stream_tokens(step, decoder.state.token, params.max_new_tokens, t3.hp.stop_speech_token, cancel)
