@@ -146,7 +146,7 @@ def _replica_class():
 
         async def __init__(self, settings: Settings) -> None:
             self.replica_id = serve.get_replica_context().replica_id
-            settings = replace(settings, replica=settings.replica or self.replica_id.unique_id)
+            settings = replace(settings, replica=self.replica_id.unique_id)   # `serve status` shows the same id
             configure_logging(settings.log_level, settings.api_keys, settings.replica)
             self.runtime = build_runtime(settings)
             built.append(self.runtime)
