@@ -23,8 +23,12 @@ listed groups, and the attention span - the longest row's position rounded up to
 which the host knows because it counts each group's prefill and steps. Attention reads each row's
 first `span` pool positions, masked past the row's own position, so a short request does not pay
 for the pool's full length. One scheduler thread owns a `T3Batch` (it is not thread-safe). The
-pool holds 2 x layers x rows x max_positions x kv_heads x head_dim values (`kv_bytes`); a CUDA graph
-of the step per (rows, span) bucket is not built yet (the step is eager).
+pool holds 2 x layers x rows x max_positions x kv_heads x head_dim values (`kv_bytes`).
+
+With `buckets` (opt-in) a step's rows are padded to a bucket with inert rows (one extra scratch
+pool row that no group owns; their tokens are dropped), so its shapes depend only on (bucket,
+span); with `cuda_graphs` on CUDA that padded step is captured once per (bucket, span) and
+replayed (`batched_graphs.StepGraphs`). Padding never changes a real row's tokens or hidden states.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import torch.nn.functional as F
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
 
 from stream.engines.chatterbox.batch_sampler import sample
+from stream.engines.chatterbox.batched_graphs import StepGraphs, bucket_for, check_buckets
 from stream.engines.chatterbox.static_decode import llama_prefix_embeds
 
 
@@ -116,14 +121,24 @@ class _Plan:
     cond_at: torch.Tensor    # (G,) where the cond row sits in `rows`
     uncond_at: torch.Tensor  # (G,) where the CFG row sits in `rows` (the cond row without CFG)
     group_of: torch.Tensor   # (N,) which group (index into the step's groups) each row belongs to
+    packed: torch.Tensor | None = None   # padded steps: the five above as rows of one (5, bucket) tensor
+
+    @classmethod
+    def unpacked(cls, packed: torch.Tensor) -> _Plan:
+        """The plan whose index tensors are the rows of one (5, bucket) tensor (a padded step's input)."""
+        return cls(*packed.unbind(0), packed=packed)
 
 
 class T3Batch:
     """A fixed pool of `rows` KV rows of `max_positions` positions each over one Llama T3."""
 
     def __init__(self, t3, *, rows: int, max_positions: int, device: torch.device | str,
-                 dtype: torch.dtype, span_bucket: int = 64) -> None:
+                 dtype: torch.dtype, span_bucket: int = 64, buckets: Sequence[int] | None = None,
+                 cuda_graphs: bool = False) -> None:
+        """`buckets` (row counts) pads every step to a bucket with inert rows; `cuda_graphs` (needs
+        `buckets`) replays a captured graph per (bucket, span) on CUDA and runs eagerly elsewhere."""
         _check(rows >= 1, f"rows must be >= 1, got {rows}")
+        _check(buckets is not None or not cuda_graphs, "cuda_graphs needs buckets (a graph fixes the rows)")
         _check(max_positions >= 2, f"max_positions must be >= 2, got {max_positions}")
         weight_dtype = t3.speech_emb.weight.dtype
         _check(weight_dtype == dtype, f"dtype {dtype} differs from T3's weights ({weight_dtype}): cast T3 first")
@@ -132,6 +147,9 @@ class T3Batch:
         self.dtype = dtype
         self.max_positions = max_positions
         self.span_bucket = span_bucket
+        self.buckets = None if buckets is None else check_buckets(buckets, rows)
+        self._rows = rows
+        physical = rows if buckets is None else rows + 1     # + the scratch row inert padding runs on
         cfg = t3.cfg
         self._heads = cfg.num_attention_heads
         self._kv_heads = cfg.num_key_value_heads
@@ -147,27 +165,34 @@ class T3Batch:
             return torch.zeros(*shape, dtype=dtype, device=dev)
 
         # Zero-filled: a masked pool entry gets weight exactly 0, which only stays 0 if it is finite.
-        pool_shape = (rows * max_positions, self._kv_heads, self._head_dim)
+        pool_shape = (physical * max_positions, self._kv_heads, self._head_dim)
         self._keys = [zeros(*pool_shape, dtype=dtype) for _ in t3.tfmr.layers]
         self._values = [zeros(*pool_shape, dtype=dtype) for _ in t3.tfmr.layers]
-        self._hidden = zeros(rows, cfg.hidden_size, dtype=dtype)
-        self._length = zeros(rows, dtype=torch.long)       # positions written = where the next forward writes
-        self._generated = zeros(rows, dtype=torch.long)    # tokens sampled = the sampler's step index
-        self._stopped = zeros(rows, dtype=torch.bool)
-        self._seen = zeros(rows, vocab, dtype=torch.bool)  # repetition-penalty history (cond rows)
-        self._temperature, self._top_p, self._min_p = zeros(rows), zeros(rows), zeros(rows)
-        self._penalty, self._cfg_weight = zeros(rows), zeros(rows)
-        self._cap = zeros(rows, dtype=torch.long)
-        self._seed = zeros(rows, dtype=torch.long)
+        self._hidden = zeros(physical, cfg.hidden_size, dtype=dtype)
+        self._length = zeros(physical, dtype=torch.long)       # positions written = where the next forward writes
+        self._generated = zeros(physical, dtype=torch.long)    # tokens sampled = the sampler's step index
+        self._stopped = zeros(physical, dtype=torch.bool)
+        self._seen = zeros(physical, vocab, dtype=torch.bool)  # repetition-penalty history (cond rows)
+        self._temperature, self._top_p, self._min_p = zeros(physical), zeros(physical), zeros(physical)
+        self._penalty, self._cfg_weight = zeros(physical), zeros(physical)
+        self._cap = zeros(physical, dtype=torch.long)
+        self._seed = zeros(physical, dtype=torch.long)
+        # The scratch row (if any) has a token cap of 0 (it always gets the stop token) and neutral settings,
+        # so its values stay finite.
+        self._scratch = rows
+        if physical > rows:
+            self._temperature[rows], self._top_p[rows], self._penalty[rows] = 1.0, 1.0, 1.0
         self._free = list(range(rows))
         self._groups: dict[int, _Group] = {}
         self._next_id = 0
         self._plans: dict[tuple[int, ...], _Plan] = {}
+        self._graphs = (StepGraphs(self._run_packed, self._inert)
+                        if cuda_graphs and self.device.type == "cuda" else None)
 
     @property
     def rows(self) -> int:
-        """Rows in the pool."""
-        return self._hidden.shape[0]
+        """Rows in the pool (the scratch row of padded steps not counted)."""
+        return self._rows
 
     @property
     def free_rows(self) -> int:
@@ -262,7 +287,7 @@ class T3Batch:
         row = g.rows[0]
 
         def part(pool: torch.Tensor) -> torch.Tensor:
-            return pool.view(self.rows, self.max_positions, *pool.shape[1:])[row, :length].clone()
+            return pool.view(-1, self.max_positions, *pool.shape[1:])[row, :length].clone()
 
         with torch.inference_mode():
             return PrefixKV(tuple(map(part, self._keys)), tuple(map(part, self._values)), length)
@@ -287,7 +312,7 @@ class T3Batch:
                     pool.index_copy_(0, slots, part.to(pool).repeat(len(g.rows), 1, 1))
         g.prefilled = kv.length
 
-    def _index(self, values: list[int]) -> torch.Tensor:
+    def _index(self, values: list[int] | list[list[int]]) -> torch.Tensor:
         """A host-built index on the device: pinned and non-blocking on CUDA, so no stream sync."""
         index = torch.tensor(values, dtype=torch.long)
         if self.device.type == "cuda":
@@ -309,11 +334,33 @@ class T3Batch:
                 rows.extend(members)
                 group_of.extend([i] * len(members))
             cond = [rows[i] for i in cond_at]
-            plan = _Plan(*(self._index(v) for v in (rows, cond, cond_at, uncond_at, group_of)))
+            if self.buckets is None:
+                plan = _Plan(*(self._index(v) for v in (rows, cond, cond_at, uncond_at, group_of)))
+            else:
+                plan = _Plan.unpacked(self._index(self._padded(rows, cond, cond_at, uncond_at, group_of)))
             if len(self._plans) >= _PLANS_KEPT:     # paused subsets must not grow the cache without bound
                 self._plans.clear()
             self._plans[groups] = plan
         return plan
+
+    def _padded(self, rows: list[int], cond: list[int], cond_at: list[int], uncond_at: list[int],
+                group_of: list[int]) -> list[list[int]]:
+        """The plan's lists padded to the rows bucket: inert rows (the scratch row) and inert groups
+        (bucket - groups of them; one group per row at most) whose cond row is the scratch row. Inert
+        rows belong to the first inert group; an inert group reads the logits of the first inert row
+        (or of row 0 when the real rows fill the bucket: reading is harmless, every write of an inert
+        group goes to the scratch row)."""
+        bucket = bucket_for(len(rows), self.buckets)
+        inert_rows, inert_groups = bucket - len(rows), bucket - len(cond)
+        first_inert = len(rows) if inert_rows else 0
+        return [rows + [self._scratch] * inert_rows, cond + [self._scratch] * inert_groups,
+                cond_at + [first_inert] * inert_groups, uncond_at + [first_inert] * inert_groups,
+                group_of + [len(cond)] * inert_rows]
+
+    def _inert(self, bucket: int) -> torch.Tensor:
+        """A packed plan of `bucket` inert rows and groups (what graph warm-up and capture run on)."""
+        scratch = [self._scratch] * bucket
+        return self._index([scratch, scratch, [0] * bucket, [0] * bucket, [0] * bucket])
 
     def step(self, groups: Sequence[int]) -> torch.Tensor:
         """One batched decode step: sample each group's next token, then run that token's forward.
@@ -321,7 +368,7 @@ class T3Batch:
         Returns a (len(groups),) int64 device tensor of the sampled tokens, in `groups` order. A group
         whose token cap is reached (or which has sampled the stop token) gets the stop token: the
         caller closes it. No host sync; shapes depend only on the groups' rows and the attention span
-        bucket, both known on the host.
+        bucket, both known on the host (with `buckets`: the rows bucket).
         """
         groups = tuple(groups)
         _check(len(set(groups)) == len(groups), f"a group is listed twice in {groups}")
@@ -334,20 +381,31 @@ class T3Batch:
         plan = self._plan(groups)
         longest = max(min(self.max_positions, self._groups[gr].prefix.shape[1] + self._groups[gr].steps + 1)
                       for gr in groups)
+        span = self._span(longest)
         with torch.inference_mode():
-            token = self._sample(plan)
-            t3 = self.t3
-            step = self._generated.index_select(0, plan.cond)
-            speech_pos = (step + 1).clamp(max=self._speech_positions - 1)
-            embeds = (t3.speech_emb(token) + t3.speech_pos_emb.emb(speech_pos)).to(self.dtype)
-            positions = self._length.index_select(0, plan.rows).clamp(max=self.max_positions - 1)
-            hidden = self._forward(embeds.index_select(0, plan.group_of)[:, None], plan.rows, positions[:, None],
-                                   self._span(longest))
-            self._hidden.index_copy_(0, plan.rows, hidden[:, -1])
-            self._length.index_copy_(0, plan.rows, positions + 1)
-            self._generated.index_copy_(0, plan.rows, (step + 1).index_select(0, plan.group_of))
+            if self._graphs is not None:
+                token = self._graphs(plan.packed, span)
+            else:
+                token = self._decode(plan, span)
         for group in groups:
             self._groups[group].steps += 1
+        return token[:len(groups)]
+
+    def _run_packed(self, packed: torch.Tensor, span: int) -> torch.Tensor:
+        return self._decode(_Plan.unpacked(packed), span)
+
+    def _decode(self, plan: _Plan, span: int) -> torch.Tensor:
+        """The step on device tensors only (what a CUDA graph captures): sample, embed, forward, update."""
+        token = self._sample(plan)
+        t3 = self.t3
+        step = self._generated.index_select(0, plan.cond)
+        speech_pos = (step + 1).clamp(max=self._speech_positions - 1)
+        embeds = (t3.speech_emb(token) + t3.speech_pos_emb.emb(speech_pos)).to(self.dtype)
+        positions = self._length.index_select(0, plan.rows).clamp(max=self.max_positions - 1)
+        hidden = self._forward(embeds.index_select(0, plan.group_of)[:, None], plan.rows, positions[:, None], span)
+        self._hidden.index_copy_(0, plan.rows, hidden[:, -1])
+        self._length.index_copy_(0, plan.rows, positions + 1)
+        self._generated.index_copy_(0, plan.rows, (step + 1).index_select(0, plan.group_of))
         return token
 
     def _sample(self, plan: _Plan) -> torch.Tensor:
@@ -387,8 +445,8 @@ class T3Batch:
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             keys.index_copy_(0, slots, k.transpose(1, 2).reshape(-1, kv_heads, head_dim))
             values.index_copy_(0, slots, v.reshape(-1, kv_heads, head_dim))
-            pool_k = keys.view(self.rows, self.max_positions, kv_heads, head_dim)[:, :span].index_select(0, rows)
-            pool_v = values.view(self.rows, self.max_positions, kv_heads, head_dim)[:, :span].index_select(0, rows)
+            pool_k = keys.view(-1, self.max_positions, kv_heads, head_dim)[:, :span].index_select(0, rows)
+            pool_v = values.view(-1, self.max_positions, kv_heads, head_dim)[:, :span].index_select(0, rows)
             groups = heads // kv_heads
             out = F.scaled_dot_product_attention(
                 q, repeat_kv(pool_k.transpose(1, 2), groups), repeat_kv(pool_v.transpose(1, 2), groups),
