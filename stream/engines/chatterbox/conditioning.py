@@ -4,12 +4,18 @@ Preparing runs the voice encoder, the S3 tokenizer, CAMPPlus and a mel extractor
 (hundreds of milliseconds on a GPU, seconds on a CPU). Exaggeration is deliberately not part of
 it: it only feeds the last conditioning position (`emotion_adv_fc`), so a turn with another
 exaggeration builds that one vector and reuses everything else.
+
+The same split makes the voice's share of T3's KV cache reusable: `T3CondEnc` orders the
+conditioning as speaker, (CLAP, unused), prompt/perceiver positions, emotion - so every position
+before the emotion one is the same for every turn of a voice, and by causality so are their keys
+and values in every layer. `voice_kv` computes them once per voice (and T3 dtype/device) and the
+static decode copies them into its cache at prefill, running only emotion + text + start.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +33,8 @@ class VoiceConditioning:
     prompt_tokens: torch.Tensor | None         # (1, P) speech tokens of the clip's start, for T3
     gen: dict[str, torch.Tensor | None]        # S3Gen reference dict (prompt tokens/mels, x-vector)
     t3_prefix: torch.Tensor                    # (1, L, dim) on the model's device and T3 dtype
+    # `voice_kv` results by T3 dtype and device, filled on first use; never serialized
+    kv: dict[tuple[torch.dtype, torch.device], PrefixKV] = field(default_factory=dict, compare=False, repr=False)
 
     def to_bytes(self) -> bytes:
         """Serialize the prepared tensors (not the derived prefix) for the on-disk cache."""
@@ -38,6 +46,37 @@ class VoiceConditioning:
         buf = io.BytesIO()
         torch.save(payload, buf)
         return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class PrefixKV:
+    """Per-layer keys and values of the voice prefix positions (each (1, heads, length, head_dim))."""
+
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+    length: int
+
+
+@torch.inference_mode()
+def prefix_kv(t3, prefix: torch.Tensor) -> PrefixKV:
+    """Run T3's layers over `prefix` (positions 0..L-1) and keep what each layer cached."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    t3.tfmr(inputs_embeds=prefix.to(t3.speech_emb.weight.dtype), past_key_values=cache, use_cache=True)
+    return PrefixKV(keys=tuple(layer.keys for layer in cache.layers),
+                    values=tuple(layer.values for layer in cache.layers), length=prefix.shape[1])
+
+
+def voice_kv(t3, conditioning: VoiceConditioning) -> PrefixKV:
+    """The voice prefix's KV for this T3, computed on the first turn of a voice and kept with it.
+
+    Two first turns racing compute the same tensors twice and one wins: harmless, so no lock.
+    """
+    key = (t3.speech_emb.weight.dtype, t3.speech_emb.weight.device)
+    if (cached := conditioning.kv.get(key)) is None:
+        cached = conditioning.kv[key] = prefix_kv(t3, conditioning.t3_prefix)
+    return cached
 
 
 @torch.inference_mode()

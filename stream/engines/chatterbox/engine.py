@@ -298,7 +298,8 @@ class ChatterboxEngine(Engine):
             loop = turbo_tokens_static if self.tuning.static_decode else turbo_tokens
             return loop(t3, prefix, text_tokens, params, generator, cancel)
         if self.tuning.static_decode:
-            return llama_tokens_static(t3, prefix, text_tokens, params, generator, cancel)
+            return llama_tokens_static(t3, prefix, text_tokens, params, generator, cancel,
+                                       voice_kv=cond_mod.voice_kv(t3, conditioning))
         return llama_tokens(t3, prefix, text_tokens, params, generator, cancel)
 
     def phrase_decoder(self, voice: Voice, generation: GenerationSettings, generator, max_tokens: int) -> PhraseDecoder:

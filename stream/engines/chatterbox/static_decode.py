@@ -25,6 +25,7 @@ import torch
 from transformers import StaticCache
 from transformers.generation.logits_process import MinPLogitsWarper, TopPLogitsWarper
 
+from stream.engines.chatterbox.conditioning import PrefixKV
 from stream.engines.chatterbox.sampling import SamplingParams, TokenReadback
 
 
@@ -42,9 +43,11 @@ class DecodeState:
 class StaticLlamaDecoder:
     """Prefill and the capturable decode step of one phrase (rows: 2 with CFG, else 1)."""
 
-    def __init__(self, t3, params: SamplingParams, prefix_len: int, generator: torch.Generator) -> None:
+    def __init__(self, t3, params: SamplingParams, prefix_len: int, generator: torch.Generator,
+                 voice_kv: PrefixKV | None = None) -> None:
         self.t3 = t3
         self.params = params
+        self.voice_kv = voice_kv        # the voice's prefix positions, already computed (`conditioning.voice_kv`)
         self.cfg = params.cfg_weight > 0.0
         self.rows = 2 if self.cfg else 1
         self.generator = generator
@@ -57,12 +60,21 @@ class StaticLlamaDecoder:
 
     def prefill(self, embeds: torch.Tensor, bos: torch.Tensor) -> DecodeState:
         """Run the prefix through the package's layers into the static cache and (re)set the step's
-        buffers in place, so a graph captured on them stays valid."""
+        buffers in place, so a graph captured on them stays valid. With the voice's prefix KV, its
+        positions are copied into the cache and only the rest of `embeds` runs (exact: causal)."""
         t3 = self.t3
         device = embeds.device
         length = embeds.shape[1]
-        positions = torch.arange(length, device=device)
-        out = t3.tfmr(inputs_embeds=embeds, past_key_values=self.cache, cache_position=positions, use_cache=True)
+        start = 0
+        if self.voice_kv is not None:
+            start = self.voice_kv.length
+            voice_positions = torch.arange(start, device=device)
+            for layer, keys, values in zip(self.cache.layers, self.voice_kv.keys, self.voice_kv.values, strict=True):
+                layer.update(keys.expand(self.rows, -1, -1, -1), values.expand(self.rows, -1, -1, -1),
+                             {"cache_position": voice_positions})
+        positions = torch.arange(start, length, device=device)
+        out = t3.tfmr(inputs_embeds=embeds[:, start:], past_key_values=self.cache, cache_position=positions,
+                      use_cache=True)
         hidden = out.last_hidden_state[:, -1, :]
         if self.state is None:
             self.state = DecodeState(
@@ -196,9 +208,12 @@ def llama_prefix_embeds(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor
 @torch.inference_mode()
 def llama_tokens_static(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, params: SamplingParams,
                         generator: torch.Generator, cancel: threading.Event, *,
-                        cuda_graph: bool = True) -> Iterator[int]:
-    """Speech tokens of the Llama T3 on the static cache; the same tokens as `llama_tokens` for a seed."""
+                        cuda_graph: bool = True, voice_kv: PrefixKV | None = None) -> Iterator[int]:
+    """Speech tokens of the Llama T3 on the static cache; the same tokens as `llama_tokens` for a seed.
+
+    `voice_kv` (the KV of `cond_prefix`'s leading voice positions) skips recomputing them at prefill.
+    """
     embeds, bos = llama_prefix_embeds(t3, cond_prefix, text_tokens, params.cfg_weight > 0.0)
-    decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], generator)
+    decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], generator, voice_kv)
     step = make_step(decoder, embeds, bos, cuda_graph)
     yield from stream_tokens(step, decoder.state.token, params.max_new_tokens, t3.hp.stop_speech_token, cancel)
