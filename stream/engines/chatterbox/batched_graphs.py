@@ -78,7 +78,8 @@ class StepGraphs:
                 self._step(packed, span)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
+        # thread_local: other threads' CUDA work (a flush, the watermark stage) may go on during capture
+        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
             token = self._step(packed, span)
         return graph, packed, token
 
