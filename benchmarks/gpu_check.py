@@ -5,7 +5,9 @@ What it checks and times, random weights (timing-only, never speech), original L
      CUDA-graph replay tokens == eager static tokens; bf16 logits finite and close to fp32;
   2. timings: prefill (conditioning + text, CFG rows) and ms per decode step, eager vs CUDA
      graph, fp32 and bf16; T3 real-time factor = ms/step / 40 ms (25 speech tokens per second);
-  3. Turbo (GPT-2 T3): ms per step of the dynamic eager loop (no static path for it yet).
+  3. voice-prefix KV: prefill from the voice's cached keys/values == a full prefill (logits, tokens);
+  4. Turbo (GPT-2 T3): static tokens == dynamic-loop tokens (fp32), graph == eager on CUDA; ms per
+     token of the dynamic loop and ms per step of the static step, eager and graphed.
 S3Gen (flow + HiFT) and the watermark are not timed here yet, so this is not the first-audio
 figure; it is the T3 share of it. The report is rewritten after every stage, so a timeout keeps
 what finished. No network and no `chatterbox-tts` install are needed: the package's model source
@@ -124,10 +126,11 @@ def _sync(device: str) -> None:
 
 
 def _time_steps(t3, prefix, text, params, device: str, graph: bool, reps: int) -> dict:
-    """Prefill ms and median ms per decode step of the static path."""
+    """Prefill ms and median ms per decode step of the static path (Llama's, or Turbo's for a GPT-2 T3)."""
     import torch
 
     from stream.engines.chatterbox.static_decode import StaticLlamaDecoder, llama_prefix_embeds, make_step
+    from stream.engines.chatterbox.static_turbo import StaticTurboDecoder, turbo_prefix_embeds
 
     prefill, per_step = [], []
     with torch.inference_mode():
@@ -135,8 +138,12 @@ def _time_steps(t3, prefix, text, params, device: str, graph: bool, reps: int) -
             gen = torch.Generator(device=device).manual_seed(rep)
             _sync(device)
             start = time.perf_counter()
-            embeds, bos = llama_prefix_embeds(t3, prefix, text, params.cfg_weight > 0)
-            decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], gen)
+            if t3.is_gpt:
+                embeds, bos = turbo_prefix_embeds(t3, prefix, text)
+                decoder = StaticTurboDecoder(t3, params, embeds.shape[1], gen)
+            else:
+                embeds, bos = llama_prefix_embeds(t3, prefix, text, params.cfg_weight > 0)
+                decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], gen)
             step = make_step(decoder, embeds, bos, graph)
             _sync(device)
             prefill.append(time.perf_counter() - start)
@@ -148,6 +155,26 @@ def _time_steps(t3, prefix, text, params, device: str, graph: bool, reps: int) -
     ms_step = 1000 * statistics.median(per_step)
     return {"prefill_ms": round(1000 * statistics.median(prefill), 2), "ms_per_step": round(ms_step, 3),
             "t3_rtf": round(ms_step / SPEECH_TOKEN_MS, 4), "includes_capture": graph}
+
+
+def _prefix_kv_check(t3, prefix, text, params) -> dict:
+    """Prefill from the voice's cached KV (all positions before the emotion one) vs a full prefill."""
+    import torch
+
+    from stream.engines.chatterbox.conditioning import prefix_kv
+    from stream.engines.chatterbox.static_decode import StaticLlamaDecoder, llama_prefix_embeds
+
+    kv = prefix_kv(t3, prefix[:, :-1])
+    logits = []
+    with torch.inference_mode():
+        embeds, bos = llama_prefix_embeds(t3, prefix, text, params.cfg_weight > 0)
+        for cached in (None, kv):
+            decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], torch.Generator(device=prefix.device), cached)
+            state = decoder.prefill(embeds, bos)
+            logits.append(t3.speech_head(state.hidden).float())
+    diff = float((logits[0] - logits[1]).abs().max())
+    return {"ok": diff <= 1e-4, "max_abs_logit_diff": diff, "voice_positions": kv.length,
+            "prefill_positions": embeds.shape[1]}
 
 
 def main() -> None:
@@ -165,9 +192,11 @@ def main() -> None:
     import torch
     import transformers
 
+    from stream.engines.chatterbox.conditioning import prefix_kv
     from stream.engines.chatterbox.loading import cast_t3
     from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, turbo_tokens
     from stream.engines.chatterbox.static_decode import llama_tokens_static
+    from stream.engines.chatterbox.static_turbo import turbo_tokens_static
 
     device = args.device
     tokens = args.tokens or (12 if args.quick else 100)
@@ -194,6 +223,9 @@ def main() -> None:
     dynamic = run(llama_tokens, t3, prefix)
     static = run(llama_tokens_static, t3, prefix, cuda_graph=False)
     report.stage("static_equals_dynamic_fp32", {"ok": static == dynamic, "tokens": len(static)})
+    voice_kv = prefix_kv(t3, prefix[:, :-1])
+    report.stage("prefix_kv_fp32", {**_prefix_kv_check(t3, prefix, text, params),
+                                    "tokens_equal": run(llama_tokens_static, t3, prefix, voice_kv=voice_kv) == static})
     if device == "cuda":
         graphed = run(llama_tokens_static, t3, prefix, cuda_graph=True)
         report.stage("graph_equals_eager_fp32", {"ok": graphed == static})
@@ -212,25 +244,38 @@ def main() -> None:
     report.stage("original_bf16_eager", _time_steps(t3, prefix16, text, params, device, False, reps))
     if device == "cuda":
         report.stage("original_bf16_graph", _time_steps(t3, prefix16, text, params, device, True, reps))
-    from benchmarks.gpu_check_batched import batched_stages  # T3Batch's step by rows (issue 13)
-
-    batched_stages(report, t3, prefix16, text, args.quick, tokens)
     del t3
 
     turbo = _t3(args.quick, gpt=True).to(device)
-    if device == "cuda":
-        cast_t3(turbo, torch.bfloat16)
     turbo_prefix, _ = _inputs(turbo, device)
-    gen = torch.Generator(device=device).manual_seed(7)
     turbo_params = SamplingParams(temperature=0.8, cfg_weight=0.0, min_p=0.0, top_p=0.95, repetition_penalty=1.2,
                                   max_new_tokens=tokens)
+
+    def run_turbo(loop, **kw) -> list[int]:
+        gen = torch.Generator(device=device).manual_seed(7)
+        return list(loop(turbo, turbo_prefix, text, turbo_params, gen, threading.Event(), **kw))
+
+    turbo_static = run_turbo(turbo_tokens_static, cuda_graph=False)
+    report.stage("turbo_static_equals_dynamic_fp32", {"ok": turbo_static == run_turbo(turbo_tokens),
+                                                      "tokens": len(turbo_static)})
+    if device == "cuda":
+        report.stage("turbo_graph_equals_eager_fp32", {"ok": run_turbo(turbo_tokens_static) == turbo_static})
+        cast_t3(turbo, torch.bfloat16)
+        turbo_prefix = turbo_prefix.to(torch.bfloat16)
+    gen = torch.Generator(device=device).manual_seed(7)
     _sync(device)
     start = time.perf_counter()
     made = sum(1 for _ in turbo_tokens(turbo, turbo_prefix, text, turbo_params, gen, threading.Event()))
     _sync(device)
     elapsed = time.perf_counter() - start
+    dtype = str(next(turbo.parameters()).dtype)
     report.stage("turbo_dynamic_eager", {"ms_per_token_incl_prefill": round(1000 * elapsed / max(1, made), 3),
-                                         "tokens": made, "dtype": str(next(turbo.parameters()).dtype)})
+                                         "tokens": made, "dtype": dtype})
+    report.stage("turbo_static_eager", {**_time_steps(turbo, turbo_prefix, text, turbo_params, device, False, reps),
+                                        "dtype": dtype})
+    if device == "cuda":
+        report.stage("turbo_static_graph", {**_time_steps(turbo, turbo_prefix, text, turbo_params, device, True, reps),
+                                            "dtype": dtype})
     if args.json:
         print(f"report: {args.json}")
 
