@@ -20,8 +20,8 @@ from tests.engines.test_chatterbox_static_decode import _NoHostSync  # noqa: E40
 pytestmark = pytest.mark.chatterbox
 
 BUCKETS = (2, 4, 8)
-# (voice, text seed, text length, CFG, token cap, join iteration): 1 + 2 + 2 + 1 rows, so steps run 1..6
-# real rows - padded to 2, 4 and 8, one step with the real rows filling its bucket exactly (2 + 2).
+# (voice, text seed, text length, CFG, token cap, join iteration): steps of 3, 5, 6, 4, 2 and 1 real rows as
+# groups join and leave - padded to 4, 8 or 2, or filling a bucket exactly with fewer groups than rows.
 GROUPS = [(0, 1, 10, True, 9, 0), (1, 2, 12, False, 12, 0), (2, 3, 8, True, 6, 2), (0, 4, 9, False, 10, 3)]
 
 
@@ -67,7 +67,8 @@ def test_inert_padding_rows_change_no_real_row(t3s):  # noqa: F811
 
 def test_padded_step_performs_no_host_sync(t3s):  # noqa: F811
     t3, voices = t3s[0][torch.float32], t3s[1]
-    batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32, buckets=BUCKETS)
+    batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32, buckets=BUCKETS,
+                    cuda_graphs=True)      # off CUDA: the same padded step, eager
     with_cfg = batch.open(_prefix(t3, voices[0], 0.5, _text(t3, 1, 10), cfg=True), _settings(0.5), seed=1)
     without = batch.open(_prefix(t3, voices[1], 0.5, _text(t3, 2, 12), cfg=False),
                          _settings(0.0, temperature=0.0), seed=2)
