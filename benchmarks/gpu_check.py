@@ -244,6 +244,9 @@ def main() -> None:
     report.stage("original_bf16_eager", _time_steps(t3, prefix16, text, params, device, False, reps))
     if device == "cuda":
         report.stage("original_bf16_graph", _time_steps(t3, prefix16, text, params, device, True, reps))
+    from benchmarks.gpu_check_batched import batched_stages  # T3Batch's step by rows (issue 13)
+
+    batched_stages(report, t3, prefix16, text, args.quick, tokens)
     del t3
 
     turbo = _t3(args.quick, gpt=True).to(device)
