@@ -9,6 +9,7 @@ from stream.storage.backends import open_storage
 from stream.storage.base import Storage, StorageUnavailable
 from stream.storage.cache import SharedRecordCache
 from stream.storage.changes import PROPAGATION_BOUND_S, Change, ChangeFeed, Topic
+from stream.storage.holds import CreditHolds, Hold, SweptHold
 from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal
 from stream.storage.leases import LEASE_TTL_S, SessionLeases
 from stream.storage.url import DatabaseUrl, DatabaseUrlError, parse_database_url
@@ -22,9 +23,11 @@ __all__ = [
     "Change",
     "ChangeFeed",
     "ChargeRefused",
+    "CreditHolds",
     "DailyUsage",
     "DatabaseUrl",
     "DatabaseUrlError",
+    "Hold",
     "KeyRepository",
     "Refusal",
     "SessionLeases",
@@ -32,6 +35,7 @@ __all__ = [
     "Storage",
     "StorageUnavailable",
     "StoredVoice",
+    "SweptHold",
     "Topic",
     "UsageRepository",
     "VoiceRepository",

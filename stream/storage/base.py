@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stream.storage.changes import ChangeFeed
+from stream.storage.holds import CreditHolds
 from stream.storage.keys import KeyRepository
 from stream.storage.leases import SessionLeases
 from stream.storage.url import DatabaseUrl
@@ -21,6 +22,7 @@ class Storage:
     usage: UsageRepository
     changes: ChangeFeed
     leases: SessionLeases
+    holds: CreditHolds
     on_close: Callable[[], None] | None = None   # the backend's own cleanup (PostgreSQL: its connection pool)
 
     def close(self) -> None:

@@ -12,6 +12,8 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from stream.storage.holds import Hold
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -89,13 +91,16 @@ class KeyRepository(ABC):
         `KeyError` for an unknown key, `ValueError` for an unlimited one."""
 
     @abstractmethod
-    def charge(self, key_id: str, characters: int) -> int | None:
+    def charge(self, key_id: str, characters: int, hold: Hold | None = None) -> int | None:
         """Take `characters` credits from an active key and count them as used (`UsageRepository`),
-        atomically: the balance left (None = unlimited), or `ChargeRefused` with nothing taken."""
+        atomically: the balance left (None = unlimited), or `ChargeRefused` with nothing taken. With a
+        `hold`, the characters are also pending against that session, in the same transaction
+        (`stream.storage.holds`)."""
 
     @abstractmethod
-    def refund(self, key_id: str, characters: int) -> int | None:
-        """Give back credits taken for text that was never synthesized; the balance, None if unlimited or unknown."""
+    def refund(self, key_id: str, characters: int, session_id: str | None = None) -> int | None:
+        """Give back credits taken for text that was never synthesized (and lower `session_id`'s pending
+        characters, in the same transaction); the balance, None if unlimited or unknown."""
 
     @abstractmethod
     def export(self) -> list[StoredKey]:

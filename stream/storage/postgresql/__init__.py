@@ -7,7 +7,7 @@ unreachable server stops a server at start with `StorageUnavailable` naming the 
 from __future__ import annotations
 
 from stream.storage.base import Storage
-from stream.storage.postgresql import changes, keys, leases, voices
+from stream.storage.postgresql import changes, holds, keys, leases, voices
 from stream.storage.postgresql.database import Database
 from stream.storage.url import DatabaseUrl
 
@@ -16,6 +16,7 @@ SCHEMA = {
     "key_usage": keys.USAGE_MIGRATIONS,
     "voices": voices.MIGRATIONS,
     "session_leases": leases.MIGRATIONS,
+    "credit_holds": holds.MIGRATIONS,
 }
 
 
@@ -26,4 +27,5 @@ def open_postgresql(url: DatabaseUrl) -> Storage:
     feed = changes.PgChangeFeed(db)
     return Storage(url=url, keys=keys.PgKeyRepository(db, feed), voices=voices.PgVoiceRepository(db, feed),
                    usage=keys.PgUsageRepository(db), changes=feed, leases=leases.PgSessionLeases(db),
+                   holds=holds.PgCreditHolds(db),
                    on_close=db.close)

@@ -1,7 +1,7 @@
 """`KeyRepository` and `UsageRepository` on PostgreSQL.
 
 A charge is one conditional `UPDATE ... WHERE credits >= n RETURNING` plus the day's usage upsert
-in the same transaction. Concurrent updates of one row wait for each other, and PostgreSQL
+(and the session's credit hold, `stream.storage.holds`) in the same transaction. Concurrent updates of one row wait for each other, and PostgreSQL
 re-checks the condition against the row as the earlier transaction left it, so charges from any
 number of replicas never overdraw a key or lose an update, and usage always matches the balance.
 Times are `timestamptz`, shown as ISO 8601 UTC like the SQLite backend's; usage days are UTC dates.
@@ -9,9 +9,11 @@ Times are `timestamptz`, shown as ISO 8601 UTC like the SQLite backend's; usage 
 
 from __future__ import annotations
 
+import psycopg
 from psycopg.rows import dict_row
 
 from stream.storage.changes import Change, Topic
+from stream.storage.holds import Hold
 from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal, StoredKey
 from stream.storage.postgresql.changes import PgChangeFeed
 from stream.storage.postgresql.database import Database
@@ -51,6 +53,22 @@ _COLUMNS = (f"id, name, prefix, credits, characters_used, key_sha256, {_iso('cre
 _TODAY = "(now() AT TIME ZONE 'UTC')::date"
 _USAGE = (f"INSERT INTO key_usage (key_id, day, {{column}}) VALUES (%(id)s, {_TODAY}, %(n)s) "
           "ON CONFLICT (key_id, day) DO UPDATE SET {column} = key_usage.{column} + excluded.{column}")
+
+
+def give_back(conn: psycopg.Connection, key_id: str, characters: int) -> int | None:
+    """Return credits to a key and count them as refunded, inside the caller's transaction; the balance."""
+    params = {"n": characters, "id": key_id}
+    row = conn.execute("UPDATE api_keys SET credits = credits + %(n)s, "
+                       "characters_used = GREATEST(0, characters_used - %(n)s) WHERE id = %(id)s "
+                       "RETURNING credits", params).fetchone()
+    if row is not None and characters:
+        conn.execute(_USAGE.format(column="refunded"), params)
+    return row[0] if row else None
+
+
+def lower_pending(conn: psycopg.Connection, session_id: str, characters: int) -> None:
+    conn.execute("UPDATE credit_holds SET pending = GREATEST(0, pending - %s) WHERE session_id = %s",
+                 (characters, session_id))
 
 
 def _key(row: dict) -> ApiKey:
@@ -117,7 +135,7 @@ class PgKeyRepository(KeyRepository):
             raise ValueError(f"key {key_id} has unlimited credits; it is not metered")
         return int(row[0])
 
-    def charge(self, key_id: str, characters: int) -> int | None:
+    def charge(self, key_id: str, characters: int, hold: Hold | None = None) -> int | None:
         params = {"n": characters, "id": key_id}
         with self._db.transaction() as conn:
             row = conn.execute(
@@ -128,21 +146,24 @@ class PgKeyRepository(KeyRepository):
             if row is not None:
                 if characters:
                     conn.execute(_USAGE.format(column="charged"), params)
+                if hold is not None:
+                    conn.execute(
+                        "INSERT INTO credit_holds (session_id, key_id, replica, pending, expires_at) "
+                        "VALUES (%(session)s, %(id)s, %(replica)s, %(n)s, now() + make_interval(secs => %(ttl)s)) "
+                        "ON CONFLICT (session_id) DO UPDATE SET pending = credit_holds.pending + excluded.pending, "
+                        "replica = excluded.replica, expires_at = excluded.expires_at",
+                        {**params, "session": hold.session_id, "replica": hold.replica, "ttl": hold.ttl_s})
                 return row[0]
             left = conn.execute("SELECT credits, revoked_at FROM api_keys WHERE id = %s", (key_id,)).fetchone()
         if left is None or left[1] is not None:
             raise ChargeRefused(Refusal.REVOKED, None)
         raise ChargeRefused(Refusal.INSUFFICIENT, left[0])
 
-    def refund(self, key_id: str, characters: int) -> int | None:
-        params = {"n": characters, "id": key_id}
+    def refund(self, key_id: str, characters: int, session_id: str | None = None) -> int | None:
         with self._db.transaction() as conn:
-            row = conn.execute("UPDATE api_keys SET credits = credits + %(n)s, "
-                               "characters_used = GREATEST(0, characters_used - %(n)s) WHERE id = %(id)s "
-                               "RETURNING credits", params).fetchone()
-            if row is not None and characters:
-                conn.execute(_USAGE.format(column="refunded"), params)
-        return row[0] if row else None
+            if session_id is not None:
+                lower_pending(conn, session_id, characters)
+            return give_back(conn, key_id, characters)
 
     def export(self) -> list[StoredKey]:
         with self._db.transaction() as conn:

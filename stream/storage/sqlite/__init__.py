@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.storage.base import Storage
-from stream.storage.sqlite import changes, keys, leases, voices
+from stream.storage.sqlite import changes, holds, keys, leases, voices
 from stream.storage.sqlite.database import DatabaseFile
 from stream.storage.url import DatabaseUrl
 
@@ -16,6 +16,7 @@ SCHEMA = {
     "voices": voices.MIGRATIONS,
     "changes": changes.MIGRATIONS,
     "session_leases": leases.MIGRATIONS,
+    "credit_holds": holds.MIGRATIONS,
 }
 
 
@@ -25,4 +26,5 @@ def open_sqlite(path: Path) -> Storage:
     feed = changes.SqliteChangeFeed(file)
     return Storage(url=DatabaseUrl.sqlite(path), keys=keys.SqliteKeyRepository(file, feed),
                    voices=voices.SqliteVoiceRepository(file, feed), usage=keys.SqliteUsageRepository(file),
-                   changes=feed, leases=leases.SqliteSessionLeases(file))
+                   changes=feed, leases=leases.SqliteSessionLeases(file),
+                   holds=holds.SqliteCreditHolds(file))

@@ -1,15 +1,17 @@
 """`KeyRepository` and `UsageRepository` on SQLite.
 
-A charge is one conditional UPDATE (`credits >= n`) plus the day's usage upsert in the same
-transaction, so concurrent charges in any number of threads and processes never overdraw a key or
+A charge is one conditional UPDATE (`credits >= n`) plus the day's usage upsert (and the session's
+credit hold, `stream.storage.holds`) in the same transaction, so concurrent charges in any number of threads and processes never overdraw a key or
 lose an update, and usage always matches the balance.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from stream.storage.changes import Change, Topic
+from stream.storage.holds import Hold
 from stream.storage.keys import ApiKey, ChargeRefused, KeyRepository, Refusal, StoredKey
 from stream.storage.sqlite.changes import SqliteChangeFeed, announce
 from stream.storage.sqlite.database import DatabaseFile
@@ -42,6 +44,22 @@ USAGE_MIGRATIONS = (
 _NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
 _USAGE = ("INSERT INTO key_usage (key_id, day, {column}) VALUES (:id, date('now'), :n) "
           "ON CONFLICT (key_id, day) DO UPDATE SET {column} = {column} + excluded.{column}")
+
+
+def give_back(conn: sqlite3.Connection, key_id: str, characters: int) -> int | None:
+    """Return credits to a key and count them as refunded, inside the caller's transaction; the balance."""
+    row = conn.execute(
+        "UPDATE api_keys SET credits = CASE WHEN credits IS NULL THEN NULL ELSE credits + :n END, "
+        "characters_used = MAX(0, characters_used - :n) WHERE id = :id RETURNING credits",
+        {"n": characters, "id": key_id}).fetchone()
+    if row is not None and characters:
+        conn.execute(_USAGE.format(column="refunded"), {"n": characters, "id": key_id})
+    return row[0] if row else None
+
+
+def lower_pending(conn: sqlite3.Connection, session_id: str, characters: int) -> None:
+    conn.execute("UPDATE credit_holds SET pending = MAX(0, pending - ?) WHERE session_id = ?",
+                 (characters, session_id))
 
 
 def _key(row: sqlite3.Row) -> ApiKey:
@@ -106,7 +124,7 @@ class SqliteKeyRepository(KeyRepository):
                 raise ValueError(f"key {key_id} has unlimited credits; it is not metered")
         return int(row[0])
 
-    def charge(self, key_id: str, characters: int) -> int | None:
+    def charge(self, key_id: str, characters: int, hold: Hold | None = None) -> int | None:
         with self._file.existing() as conn:
             if conn is None:
                 raise ChargeRefused(Refusal.REVOKED, None)
@@ -118,21 +136,26 @@ class SqliteKeyRepository(KeyRepository):
             if row is not None:
                 if characters:
                     conn.execute(_USAGE.format(column="charged"), {"n": characters, "id": key_id})
+                if hold is not None:
+                    conn.execute(
+                        "INSERT INTO credit_holds (session_id, key_id, replica, pending, expires_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
+                        "pending = pending + excluded.pending, replica = excluded.replica, "
+                        "expires_at = excluded.expires_at",
+                        (hold.session_id, key_id, hold.replica, characters, time.time() + hold.ttl_s))
                 return row[0]
             left = conn.execute("SELECT credits, revoked_at FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         if left is None or left["revoked_at"] is not None:
             raise ChargeRefused(Refusal.REVOKED, None)
         raise ChargeRefused(Refusal.INSUFFICIENT, left["credits"])
 
-    def refund(self, key_id: str, characters: int) -> int | None:
+    def refund(self, key_id: str, characters: int, session_id: str | None = None) -> int | None:
         with self._file.existing() as conn:
-            row = None if conn is None else conn.execute(
-                "UPDATE api_keys SET credits = CASE WHEN credits IS NULL THEN NULL ELSE credits + :n END, "
-                "characters_used = MAX(0, characters_used - :n) WHERE id = :id RETURNING credits",
-                {"n": characters, "id": key_id}).fetchone()
-            if row is not None and characters:
-                conn.execute(_USAGE.format(column="refunded"), {"n": characters, "id": key_id})
-        return row[0] if row else None
+            if conn is None:
+                return None
+            if session_id is not None:
+                lower_pending(conn, session_id, characters)
+            return give_back(conn, key_id, characters)
 
     def export(self) -> list[StoredKey]:
         with self._file.existing() as conn:
