@@ -6,6 +6,7 @@ Phrases are capped at 12 tokens (two flushes each), so a test costs a few S3Gen 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 
@@ -20,7 +21,8 @@ from stream.core.protocol import GenerationSettings  # noqa: E402
 from stream.engines.base import SynthesisRequest  # noqa: E402
 from stream.engines.chatterbox.batched_t3 import T3Batch  # noqa: E402
 from stream.engines.chatterbox.batching import BatchingExecutor  # noqa: E402
-from stream.engines.chatterbox.engine import StreamTuning  # noqa: E402
+from stream.engines.chatterbox.engine import ChatterboxEngine, StreamTuning  # noqa: E402
+from stream.inference.pool import InferencePool  # noqa: E402
 from tests.chatterbox_checkpoint import TEST_TUNING, shared_engine  # noqa: E402
 
 pytestmark = pytest.mark.chatterbox
@@ -250,3 +252,20 @@ def test_shutdown_ends_running_requests_and_refuses_new_ones(engine, make_execut
     assert sink.finishes == 1
     with pytest.raises(RuntimeError, match="shut down"):
         executor.submit(phrase(engine, TEXTS[0], seed=1), Sink(), priority=0, deadline=None)
+
+
+def test_the_engine_batches_by_default_and_the_flag_selects_the_serial_pool(engine):
+    executor = engine.create_executor(1)
+    try:
+        assert isinstance(executor, BatchingExecutor)
+        assert executor.limits().to_wire() == {"engine_batch_rows": 4, "engine_max_queue_wait_s": 10.0}
+        assert engine.capabilities.notes["batching"].startswith("on")
+    finally:
+        executor.shutdown()
+    serial = copy.copy(engine)
+    serial.settings = dataclasses.replace(engine.settings, batching=False)
+    pool = serial.create_executor(1)
+    assert isinstance(pool, InferencePool) and pool.limits().to_wire() == {}
+    pool.shutdown()
+    turbo = ChatterboxEngine(engine.settings, variant="chatterbox-turbo")   # not loaded: only its choice
+    assert not turbo.batches and turbo.capabilities.notes["batching"].startswith("off: Turbo")
