@@ -14,15 +14,17 @@ pytest.importorskip("chatterbox", reason="the chatterbox extra is not installed 
 
 import torch  # noqa: E402
 
+from stream.engines.chatterbox import batched_flush  # noqa: E402
 from stream.engines.chatterbox.batched_flush import flush_many  # noqa: E402
 from tests.engines.s3gen_fixtures import decoder, random_s3gen, random_tokens  # noqa: E402
 
 pytestmark = pytest.mark.chatterbox
 
 # (seed, prompt tokens, CFM steps, speed, tokens before the first flush, tokens added before the second)
-SPECS = [(1, 8, 2, 1.0, 12, 9), (2, 12, 2, 1.25, 19, 6), (3, 6, 2, 0.8, 7, 0), (4, 8, 3, 1.0, 12, 4)]
+SPECS = [(1, 4, 2, 1.0, 9, 5), (2, 6, 2, 1.25, 10, 3), (3, 4, 2, 0.8, 6, 0), (4, 4, 3, 1.0, 9, 3)]
 FINAL_FIRST = {2}          # decoder 2 ends with the first flush
 FINAL_SECOND = {0}         # decoder 0 ends with the second; 1 and 3 stay open
+# Decoders 0 and 3 (CFM steps 2 and 3: two flow batches) share their first HiFT call's shape: one HiFT batch.
 
 
 @pytest.fixture(autouse=True)
@@ -52,11 +54,28 @@ def _second_round(decoders) -> list[int]:
     return open_
 
 
-def _compare(dtype: torch.dtype, atol: float) -> None:
+def _batch_sizes(monkeypatch) -> dict[str, list[int]]:
+    """Record how many requests each batched flow pass and HiFT call of `flush_many` took."""
+    sizes: dict[str, list[int]] = {"flow": [], "hift": []}
+    for name, key in (("run_flow", "flow"), ("run_vocoder", "hift")):
+        real = getattr(batched_flush, name)
+
+        def spy(model, requests, *args, _real=real, _key=key):
+            sizes[_key].append(len(requests))
+            return _real(model, requests, *args)
+
+        monkeypatch.setattr(batched_flush, name, spy)
+    return sizes
+
+
+def _compare(dtype: torch.dtype, atol: float, monkeypatch) -> None:
     s3gen = random_s3gen(dtype)
     alone, batched = _decoders(s3gen), _decoders(s3gen)
+    sizes = _batch_sizes(monkeypatch)
     first_alone = [d.flush(i in FINAL_FIRST) for i, d in enumerate(alone)]
     first_batched = flush_many([(d, i in FINAL_FIRST) for i, d in enumerate(batched)])
+    assert sorted(sizes["flow"]) == [1, 3]          # CFM steps 2 (three requests) and 3 (one)
+    assert 2 in sizes["hift"]                       # decoders 0 and 3 went through HiFT together
     assert [len(a) for a in first_batched] == [len(a) for a in first_alone]
     assert all(len(a) > 0 for a in first_alone)
     for a, b in zip(first_alone, first_batched, strict=True):
@@ -76,12 +95,12 @@ def _compare(dtype: torch.dtype, atol: float) -> None:
     assert total == (SPECS[0][4] + SPECS[0][5]) * 960
 
 
-def test_batched_flushes_equal_flushes_alone_float64():
-    _compare(torch.float64, atol=1e-9)
+def test_batched_flushes_equal_flushes_alone_float64(monkeypatch):
+    _compare(torch.float64, atol=1e-9, monkeypatch=monkeypatch)
 
 
-def test_batched_flushes_equal_flushes_alone_float32():
-    _compare(torch.float32, atol=1e-4)
+def test_batched_flushes_equal_flushes_alone_float32(monkeypatch):
+    _compare(torch.float32, atol=1e-4, monkeypatch=monkeypatch)
 
 
 def test_a_decoder_may_appear_once():
