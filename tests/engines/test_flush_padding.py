@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from stream.engines.chatterbox.decoding import (  # noqa: E402
     BUCKET_TOKENS,
     bucket_tokens,
+    cfg_euler_solve,
     encode,
     hift_excitation,
     run_flow,
@@ -55,6 +56,20 @@ def test_padded_encoder_rows_equal_unpadded():
     alone = encode(flow, tokens, torch.tensor([19]))
     padded = encode(flow, torch.cat([tokens, torch.tensor([random_tokens(3, 13)])], dim=1), torch.tensor([19]))
     torch.testing.assert_close(padded[:, :38], alone, atol=1e-5, rtol=0)
+
+
+@torch.inference_mode()
+def test_cfg_euler_solve_equals_the_packages_solver():
+    s3gen = random_s3gen()
+    cfm = s3gen.flow.decoder
+    g = torch.Generator().manual_seed(4)
+    z, mu, cond = (torch.randn(2, 80, 20, generator=g) for _ in range(3))
+    mask, spks = torch.ones(2, 1, 20), torch.randn(2, 80, generator=g)
+    mask[1, :, 15:] = 0
+    t_span = 1 - torch.cos(torch.linspace(0, 1, 3) * 0.5 * torch.pi)
+    ours = cfg_euler_solve(cfm.estimator, z, mu=mu, mask=mask, spks=spks, cond=cond, t_span=t_span,
+                           cfg_rate=cfm.inference_cfg_rate)
+    assert torch.equal(ours, cfm.solve_euler(z, t_span=t_span, mu=mu, mask=mask, spks=spks, cond=cond))
 
 
 def _request(s3gen, final: bool, *, meanflow: bool = False, tokens: int = 13):
