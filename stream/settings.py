@@ -35,6 +35,7 @@ class Settings:
     log_level: str = "info"
     replica: str | None = None                 # this process's name in ready, /healthz and logs; None = <host>-<pid>
     drain_timeout_s: float = 10.0              # on stop: open turns get this long to finish before shutting_down
+    lease_ttl_s: float = 10.0                  # a dead replica's sessions and credit holds expire within this
     limits: Limits = field(default_factory=Limits)
 
     @property

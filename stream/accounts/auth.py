@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from stream.accounts.keys import KEY_PREFIX, key_digest
 from stream.core.errors import InsufficientCredits, Unauthorized
-from stream.storage import Change, ChargeRefused, Refusal, SharedRecordCache, Storage, Topic
+from stream.storage import Change, ChargeRefused, Hold, Refusal, SharedRecordCache, Storage, Topic
 
 KEY_CACHE_SIZE = 4096
 
@@ -76,13 +76,15 @@ class Authenticator:
             key_id = self._known.put(digest, record.id, token)
         return Caller(key_id=key_id, metered=True)
 
-    async def charge(self, caller: Caller | None, characters: int, context_id: str | None = None) -> int | None:
+    async def charge(self, caller: Caller | None, characters: int, context_id: str | None = None,
+                     hold: Hold | None = None) -> int | None:
         """Take credits for `characters` of text before it is synthesized: the balance left (None when
-        the caller is unmetered or unlimited), or `InsufficientCredits` with nothing taken."""
+        the caller is unmetered or unlimited), or `InsufficientCredits` with nothing taken. A websocket
+        session passes its `hold`: the characters stay pending until their audio went out."""
         if caller is None or not caller.metered or self._keys is None:
             return None
         try:
-            return await asyncio.to_thread(self._keys.charge, caller.key_id, characters)
+            return await asyncio.to_thread(self._keys.charge, caller.key_id, characters, hold)
         except ChargeRefused as refused:
             if refused.reason is Refusal.REVOKED:
                 raise InsufficientCredits("x-api-key: the key was revoked", context_id=context_id) from None
@@ -96,8 +98,9 @@ class Authenticator:
         key = await asyncio.to_thread(self._keys.get, caller.key_id)
         return {"characters": characters, "remaining_credits": key.credits if key is not None else None}
 
-    async def refund(self, caller: Caller | None, characters: int) -> int | None:
-        """Give back credits taken for text that was then refused or never synthesized."""
+    async def refund(self, caller: Caller | None, characters: int, session_id: str | None = None) -> int | None:
+        """Give back credits taken for text that was then refused or never synthesized (no longer
+        pending for `session_id`)."""
         if caller is None or not caller.metered or self._keys is None or characters <= 0:
             return None
-        return await asyncio.to_thread(self._keys.refund, caller.key_id, characters)
+        return await asyncio.to_thread(self._keys.refund, caller.key_id, characters, session_id)

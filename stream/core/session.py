@@ -72,6 +72,7 @@ class Session:
         self._produced: set[int] = set()      # jobs whose engine has finished producing chunks
         self._next_job = 0
         self.ended = False                    # closed (idle, shutdown) or disconnected: no more actions
+        self.spoken_characters = 0            # text whose audio was all handed out: its credits are settled
         self.default_voice: VoiceSpec | None = None
         self.default_generation = GenerationSettings()
 
@@ -195,6 +196,7 @@ class Session:
         self._forget_job(ctx, phrase.index)
         actions = self._send_audio(ctx, ctx.audio.end_phrase(phrase.text, last=ctx.nothing_left_to_say()), now)
         ctx.spoken.append(phrase.text)
+        self.spoken_characters += len(phrase.text)
         ctx.in_flight = None
         return actions + self._progress(now)
 
@@ -282,6 +284,7 @@ class Session:
                 if phrase.speak:
                     break
                 ctx.spoken.append(phrase.text)   # nothing to say (whitespace, markup): spoken at once
+                self.spoken_characters += len(phrase.text)
                 ctx.in_flight = None
                 continue
             if not ctx.finished_input:

@@ -24,6 +24,7 @@ FAVICON = files("clients") / "web" / "favicon.svg"
 def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        runtime.sessions.start_heartbeat()   # sweeps other replicas' expired credit holds even with no session here
         yield
         await runtime.drain()   # a no-op when `voicewire serve`'s SIGTERM handling drained already
         runtime.close()

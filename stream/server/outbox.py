@@ -1,7 +1,9 @@
 """The outbound half of a websocket session: delivers the session's messages, in order, to the socket.
 
 One writer task drains a queue, so frames leave exactly in the order the session returned them,
-whichever task produced them. Each send is bounded by the stalled-client timeout: a client that
+whichever task produced them. Credit bookkeeping rides the same queue: a `Refund` or a `Settle` is
+booked after the frames queued before it, so a phrase's characters are settled only once its last
+audio is on the wire, whatever the wire protocol. Each send is bounded by the stalled-client timeout: a client that
 reads nothing that long is closed (1008), and its generation is stopped first.
 """
 
@@ -11,6 +13,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -28,6 +31,13 @@ log = logging.getLogger("voicewire.session")
 CLOSE_TIMEOUT_S = 2.0  # a close frame that cannot be written by then (peer not reading) is abandoned
 
 
+@dataclass(frozen=True)
+class Settle:
+    """The session's text spoken so far grew by `characters`: they are no longer pending (`CreditHolds`)."""
+
+    characters: int
+
+
 class ClientGone(Exception):
     """The peer closed, or stopped reading for longer than the stalled-client timeout."""
 
@@ -37,9 +47,9 @@ class Outbox:
         self.ws, self.rt, self.session_id = ws, runtime, session_id
         self.caller: Caller | None = None
         self._on_stalled = on_stalled
-        self._queue: asyncio.Queue[Action | ReadyMessage] = asyncio.Queue()
+        self._queue: asyncio.Queue[Action | ReadyMessage | Settle] = asyncio.Queue()
 
-    def put(self, item: Action | ReadyMessage) -> None:
+    def put(self, item: Action | ReadyMessage | Settle) -> None:
         self._queue.put_nowait(item)
 
     async def drained(self) -> None:
@@ -54,7 +64,10 @@ class Outbox:
                 if isinstance(item, Close):
                     await self._close(item.error, item.code)
                     return
-                await self._deliver(item)
+                if isinstance(item, Refund | Settle):
+                    await self._book(item)
+                else:
+                    await self._deliver(item)
             except ClientGone:
                 return
             finally:
@@ -89,10 +102,17 @@ class Outbox:
             if done.ttfa_ms is not None:
                 metrics.ttfa.observe(done.ttfa_ms / 1000)
             await self._send(done)
-        elif isinstance(item, Refund):
-            await refund_quietly(self.rt.auth, self.caller, item.characters)
         elif isinstance(item, ReadyMessage):
             await self._send(item)
+
+    async def _book(self, item: Refund | Settle) -> None:
+        """Credits of a metered caller: unspoken text refunded, spoken text settled (see `stream.storage.holds`)."""
+        if self.caller is None or not self.caller.metered:
+            return
+        if isinstance(item, Refund):
+            await refund_quietly(self.rt.auth, self.caller, item.characters, self.session_id)
+        else:
+            await self.rt.sessions.settle(self.session_id, item.characters)
 
     async def _send(self, message: BaseModel) -> None:
         if self.ws.client_state is not WebSocketState.CONNECTED:

@@ -38,7 +38,7 @@ from stream.core.server_messages import ReadyMessage
 from stream.core.session import Session
 from stream.deadline import deadline
 from stream.server.credentials import authenticate, request_key
-from stream.server.outbox import Outbox
+from stream.server.outbox import Outbox, Settle
 from stream.server.runtime import Runtime
 from stream.server.storage_outage import outage_error, refund_quietly
 from stream.server.synthesis_jobs import SynthesisJobs
@@ -55,6 +55,7 @@ class SessionDriver(ABC):
         self.outbox = Outbox(ws, runtime, self.id, on_stalled=lambda: self._execute(self.session.disconnect()))
         self._wake_speaker, self._wake_clock, self._closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._open_contexts = 0
+        self._settled = 0   # of `session.spoken_characters`, queued to be settled
 
     @property
     def caller(self) -> Caller | None:
@@ -139,13 +140,14 @@ class SessionDriver(ABC):
     async def _handle(self, msg: ClientMessage, now: float) -> None:
         if isinstance(msg, TextMessage):
             opens, spec = self.session.opens(msg), self.session.check_text(msg)
-            # Credits are taken before the text can reach the engine (or a voice is prepared for it).
-            await self.rt.auth.charge(self.caller, len(msg.text), msg.context_id)
+            # Credits are taken before the text can reach the engine (or a voice is prepared for it),
+            # pending against this session until spoken: a replica killed mid-turn charges none of the rest.
+            await self.rt.auth.charge(self.caller, len(msg.text), msg.context_id, self.rt.sessions.hold(self.id))
             try:
                 voice = await self.rt.voices.resolve(spec, msg.context_id) if opens else None
                 self._execute(self.session.text(msg, now, voice, self._output()))
             except (ProtocolError, StorageUnavailable):
-                await refund_quietly(self.rt.auth, self.caller, len(msg.text))
+                await refund_quietly(self.rt.auth, self.caller, len(msg.text), self.id)
                 raise
         elif isinstance(msg, FlushMessage):
             self._execute(self.session.flush(msg.context_id, now))
@@ -187,6 +189,9 @@ class SessionDriver(ABC):
     # -- outputs ------------------------------------------------------------------------------
     def _execute(self, actions: list[Action]) -> None:
         self._post(self.jobs.run(actions))
+        if (spoken := self.session.spoken_characters) > self._settled:   # after the phrase's last audio
+            self.outbox.put(Settle(spoken - self._settled))
+            self._settled = spoken
         opened, self._open_contexts = len(self.session.contexts) - self._open_contexts, len(self.session.contexts)
         self.rt.metrics.active_contexts.inc(opened)
         self._wake_speaker.set()

@@ -24,11 +24,12 @@ def outage_error(exc: StorageUnavailable, what: str) -> StorageUnavailableError:
     return StorageUnavailableError(f"database: unavailable, so {what}; nothing was spoken, retry shortly")
 
 
-async def refund_quietly(auth: Authenticator, caller: Caller | None, characters: int) -> None:
+async def refund_quietly(auth: Authenticator, caller: Caller | None, characters: int,
+                         session_id: str | None = None) -> None:
     """Give back credits of text that was never spoken; during an outage the refund is logged as lost
     (key id and amount, no secret) instead of replacing the error the client should see."""
     try:
-        await auth.refund(caller, characters)
+        await auth.refund(caller, characters, session_id)
     except StorageUnavailable as exc:
         key = caller.key_id if caller is not None else "-"
         log.error("refund of %d credits to key %s failed: database unavailable (%s)", characters, key, exc)

@@ -82,6 +82,20 @@ def test_cancel_accounts_for_every_character_and_refunds_the_unspoken():
     assert cancelled.audio_ms == sum(a.samples for a in s.audio("a")) * 1000 / RATE
 
 
+def test_spoken_characters_count_each_phrase_once_its_audio_is_all_out():
+    """What the driver settles (credit holds): spoken + refunded is every character charged."""
+    s = Script()
+    whole = "First sentence is here. Second one follows. And a third"
+    s.text("a", whole)
+    assert s.session.spoken_characters == 0
+    s.speak_phrase()
+    assert s.session.spoken_characters == len("First sentence is here. ")
+    s.chunk(40)                      # mid-phrase: not spoken yet
+    assert s.session.spoken_characters == len("First sentence is here. ")
+    s.cancel("a")
+    assert s.session.spoken_characters + s.refunded() == len(whole)
+
+
 def test_illegal_transitions_map_to_one_error_each():
     s = Script(Limits(max_contexts_per_session=1, max_text_chars_per_context=10))
     for call in (lambda: s.flush("x"), lambda: s.end("x"), lambda: s.cancel("x")):

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from stream.accounts.auth import Caller
 from stream.audio.phrase_audio import ContainerPhraseAudio, EncodedPhraseAudio
-from stream.core.actions import Action, Close, Complete, Refund, SendAudio, SendMessage
+from stream.core.actions import Action, Close, Complete, SendAudio, SendMessage
 from stream.core.errors import ProtocolError, Unauthorized
 from stream.core.protocol import CancelMessage, EndMessage, FlushMessage, TextMessage
 from stream.core.server_messages import CancelledMessage, ErrorMessage, PhraseMessage
@@ -40,7 +40,6 @@ from stream.server.credentials import authenticate, request_key
 from stream.server.outbox import Outbox
 from stream.server.runtime import Runtime
 from stream.server.session_driver import SessionDriver
-from stream.server.storage_outage import refund_quietly
 
 SINGLE_CONTEXT = "stream-input"
 KNOWN_QUERY = frozenset({"api_key", "output_format"})
@@ -50,10 +49,7 @@ class ElevenLabsOutbox(Outbox):
     """Sends prepared ElevenLabs frames; closes with ElevenLabs' error frame (none for a normal close)."""
 
     async def _deliver(self, item: object) -> None:
-        if isinstance(item, Refund):
-            await refund_quietly(self.rt.auth, self.caller, item.characters)
-        else:
-            await self._send(item)  # type: ignore[arg-type]
+        await self._send(item)  # type: ignore[arg-type]
 
     async def _close(self, err: ProtocolError | None, code: int | None) -> None:
         if err is None:  # `close_socket`, or the end of a `stream-input` stream, once the audio is out

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket
 
-from stream.core.actions import Action, Complete, Refund, SendAudio, SendMessage
+from stream.core.actions import Action, Complete, SendAudio, SendMessage
 from stream.core.errors import InvalidJson, ProtocolError, Unsupported
 from stream.core.protocol import EndMessage, TextMessage, describe_validation_error
 from stream.core.server_messages import CancelledMessage, ErrorMessage, PhraseMessage
@@ -75,13 +75,10 @@ class ErrorOut(_Out):
 
 
 class ResembleOutbox(Outbox):
-    """Sends prepared Resemble frames (refunds still go through the base outbox)."""
+    """Sends prepared Resemble frames (refunds and settlements are booked by the base outbox)."""
 
     async def _deliver(self, item: object) -> None:
-        if isinstance(item, Refund):
-            await super()._deliver(item)
-        else:
-            await self._send(item)  # type: ignore[arg-type]
+        await self._send(item)  # type: ignore[arg-type]
 
     async def _close(self, err: ProtocolError, code: int | None) -> None:
         self.rt.metrics.errors.labels(err.code).inc()
