@@ -24,6 +24,16 @@ Rules, each tested in `tests/core/test_batch_schedule.py`:
   chunk sizes, never the batch's) or its decoding is over (final). Due flushes go earliest
   deadline first, a listener with no audio yet before one whose audio is playing, at most
   `max_flush_batch` per step. A due flush waiting without a deadline is aged the same way.
+- flush batching: a flush step costs a fixed launch floor whatever its batch, and every decoding
+  row waits for it, so a due flush that can wait is held for a batch: its listener's deadline is
+  known and further off than `hold_horizon_s` (one flush step, measured, plus
+  `flush_hold_margin_s`; plus `final_flush_lead_s` for a final flush, since the context's next
+  phrase starts when it is done). A first chunk (its listener has nothing to play) may wait only
+  while its flush would still end within `first_chunk_budget_s` of its submission. A step flushes
+  when any due flush cannot wait, or a full batch is due; it then takes the most urgent
+  `max_flush_batch` in the order above, held ones riding along. Never held: a flush whose listener
+  ran dry or whose deadline is unknown, and any flush of a step with nothing else to run (the
+  executor would idle, not wait).
 - pause stops a request's decode and flushes (it keeps its rows); resume continues it; cancel
   frees its rows at once (before the next plan).
 """
@@ -54,14 +64,22 @@ class ScheduleConfig:
     expected_service_s: float = 2.0    # a request's time in the batch before any has finished (then measured)
     aging_s: float = 1.0               # waiting this long gains one priority level
     undated_slack_s: float = 1.0       # a due flush without a deadline ranks as if due this much later
+    hold_flushes: bool = True          # hold flushes with slack to batch them (False: each flushes when due)
+    expected_flush_s: float = 0.1      # a flush step's duration until one has been measured
+    flush_hold_margin_s: float = 0.05  # slack kept beyond one flush step when holding a flush
+    first_chunk_budget_s: float = 0.2  # a first chunk may wait for a batch while its flush ends within this of submission
+    final_flush_lead_s: float = 0.5    # extra slack a held final flush keeps: the context's next phrase waits on it
 
     def __post_init__(self) -> None:
         for name in ("row_budget", "prefill_chunk_tokens", "max_flush_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1 (got {getattr(self, name)})")
-        for name in ("max_queue_wait_s", "expected_service_s", "aging_s", "undated_slack_s"):
+        for name in ("max_queue_wait_s", "expected_service_s", "aging_s", "undated_slack_s", "expected_flush_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive (got {getattr(self, name)})")
+        for name in ("flush_hold_margin_s", "final_flush_lead_s", "first_chunk_budget_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative (got {getattr(self, name)})")
 
 
 @dataclass(frozen=True)
@@ -232,6 +250,8 @@ class BatchScheduler:
         self._used_rows = 0
         self._released: list[int] = []
         self._service_s = config.expected_service_s
+        self._flush_s = config.expected_flush_s
+        self._flushed_at: float | None = None     # when the last plan that flushed was made
 
     # ----- introspection ---------------------------------------------------------------------------
     @property
@@ -247,6 +267,12 @@ class BatchScheduler:
     def active(self) -> int:
         """Requests holding rows (prefilling or decoding)."""
         return sum(live.phase in (_Phase.PREFILL, _Phase.DECODE) for live in self._live.values())
+
+    @property
+    def hold_horizon_s(self) -> float:
+        """A held flush is released when its deadline is this close: one flush step (its duration
+        measured: the time from a plan that flushed to the next plan) plus the margin."""
+        return self._flush_s + self.config.flush_hold_margin_s
 
     def __contains__(self, request_id: int) -> bool:
         return request_id in self._live
@@ -304,6 +330,9 @@ class BatchScheduler:
     # ----- the plan --------------------------------------------------------------------------------
     def plan(self, now: float) -> StepPlan:
         """The next step. The executor runs all of it; the policy counts it as done when it returns."""
+        if self._flushed_at is not None:   # the executor plans again as soon as a step is done
+            self._flush_s += 0.2 * ((now - self._flushed_at) - self._flush_s)
+            self._flushed_at = None
         for live in list(self._live.values()):
             if live.phase is _Phase.DECODE and not live.decoding:
                 self._release(live)
@@ -314,7 +343,9 @@ class BatchScheduler:
                   and not live.paused]
         for request_id in decode:
             self._live[request_id].steps += 1
-        flush = self._flush(now)
+        flush = self._flush(now, hold=bool(prefill or decode))
+        if flush:
+            self._flushed_at = now
         release, self._released = self._released, []
         return StepPlan(prefill, decode, flush, release)
 
@@ -342,8 +373,11 @@ class BatchScheduler:
                 live.phase = _Phase.DECODE
         return chunks
 
-    def _flush(self, now: float) -> list[FlushItem]:
+    def _flush(self, now: float, hold: bool) -> list[FlushItem]:
+        """The step's flushes; with `hold` (the step runs other work) flushes that can wait are held
+        for a batch. A step with nothing else to do never holds: the executor would idle, not wait."""
         due: list[tuple[tuple[int, float, int], _Live, FlushItem]] = []
+        urgent = False
         for live in self._live.values():
             item = self._due(live)
             if item is None:
@@ -358,6 +392,14 @@ class BatchScheduler:
             # deadline passed (it ran dry); these go before listeners still playing.
             dry = (not live.has_audio and live.request.priority == 0) or deadline <= now
             due.append(((0 if dry else 1, deadline, live.seq), live, item))
+            if not live.has_audio and live.request.priority == 0:   # a first chunk: its TTFA budget
+                can_wait = (self.config.hold_flushes
+                            and now + self.hold_horizon_s < live.submitted + self.config.first_chunk_budget_s)
+            else:
+                can_wait = not dry and self._can_wait(live, item, now)
+            urgent = urgent or not can_wait
+        if hold and not urgent and len(due) < self.config.max_flush_batch:
+            return []   # every listener has audio enough to wait for a fuller batch
         due.sort(key=lambda entry: entry[0])
         items = []
         for _, live, item in due[: self.config.max_flush_batch]:
@@ -369,6 +411,13 @@ class BatchScheduler:
                 live.chunk = min(live.request.max_chunk_tokens or live.chunk, live.chunk * 2)
                 live.next_flush_at += live.chunk
         return items
+
+    def _can_wait(self, live: _Live, item: FlushItem, now: float) -> bool:
+        """The flush may be held: holding is on, and its listener's deadline is known and further off
+        than the horizon (plus the lead, for a final flush)."""
+        lead = self.config.final_flush_lead_s if item.final else 0.0
+        return (self.config.hold_flushes and live.deadline is not None
+                and live.deadline - now > self.hold_horizon_s + lead)
 
     @staticmethod
     def _due(live: _Live) -> FlushItem | None:

@@ -279,3 +279,89 @@ def test_config_and_request_errors_name_the_field():
     s.submit(request(0), 0.0)
     with pytest.raises(ValueError, match="already scheduled"):
         s.submit(request(0), 0.0)
+
+
+# ----- holding flushes for a batch ------------------------------------------------------------------
+
+def flush_times(s: BatchScheduler, times: list[float]) -> dict[int, list[float]]:
+    """Step at each time; when each request's flushes were planned."""
+    out: dict[int, list[float]] = {}
+    for t in times:
+        for f in step(s, t).flush:
+            out.setdefault(f.id, []).append(t)
+    return out
+
+
+def ticks(n: int, dt: float = 0.01) -> list[float]:
+    return [round(i * dt, 6) for i in range(n)]
+
+
+def test_a_flush_with_slack_is_held_and_released_before_its_deadline():
+    s = scheduler(rows=8, prefill_chunk_tokens=1000)     # horizon: one 0.1 s flush step + 0.05 s
+    s.submit(request(0, priority=1, deadline=1.0, first=4), 0.0)
+    times = flush_times(s, ticks(100))
+    # due at 0.04 (its fourth token), held while the deadline is more than the horizon away
+    assert times[0][0] > 0.8
+    assert 1.0 - times[0][0] >= s.hold_horizon_s - 0.01
+
+
+def test_held_flushes_go_together_in_one_step():
+    s = scheduler(rows=16, prefill_chunk_tokens=1000)
+    for i, first in enumerate((2, 4, 6, 8)):             # due at different steps, deadlines alike
+        s.submit(request(i, priority=1, deadline=1.0 + i * 0.01, first=first), 0.0)
+    times = flush_times(s, ticks(100))
+    assert len({t[0] for t in times.values()}) == 1 and len(times) == 4
+
+
+def test_without_holding_each_flush_goes_when_due():
+    s = scheduler(rows=16, prefill_chunk_tokens=1000, hold_flushes=False)
+    for i, first in enumerate((2, 4)):
+        s.submit(request(i, priority=1, deadline=1.0, first=first), 0.0)
+    times = flush_times(s, ticks(10))
+    assert times[0][0] == 0.02 and times[1][0] == 0.04
+
+
+def test_a_first_chunk_is_never_held_beyond_its_budget():
+    for budget in (0.0, 0.2):
+        s = scheduler(rows=8, prefill_chunk_tokens=1000, first_chunk_budget_s=budget)
+        s.submit(request(0, priority=0, first=4), 0.0)                # a first phrase: nothing played yet
+        s.submit(request(1, priority=1, deadline=5.0, first=100), 0.0)
+        first_flush = flush_times(s, ticks(40))[0][0]
+        if budget == 0.0:
+            assert first_flush == 0.04                             # the step it became due
+        else:
+            # it may wait, but its flush step (0.1 s expected) ends within the budget
+            assert 0.04 <= first_flush and first_flush + 0.1 <= budget
+
+
+def test_a_flush_without_a_deadline_or_whose_listener_ran_dry_is_not_held():
+    s = scheduler(rows=8, prefill_chunk_tokens=1000)
+    s.submit(request(0, priority=1, deadline=None, first=4), 0.0)   # slack unknown
+    s.submit(request(1, priority=1, deadline=0.03, first=6), 0.0)   # ran dry at 0.03
+    s.submit(request(2, priority=1, deadline=9.0, first=100), 0.0)  # keeps the steps busy
+    times = flush_times(s, ticks(10))
+    assert times[0][0] == 0.04 and times[1][0] == 0.06
+
+
+def test_a_step_with_nothing_else_to_run_does_not_hold():
+    s = scheduler(rows=8, prefill_chunk_tokens=1000)
+    s.submit(request(0, priority=1, deadline=9.0, first=4, cap=4), 0.0)
+    plans = [step(s, t) for t in ticks(5)]
+    assert plans[4].decode == [] and [f.tokens for f in plans[4].flush] == [4]
+
+
+def test_a_final_flush_is_held_only_with_the_lead_for_the_next_phrase():
+    def final_flush_at(deadline: float) -> float:
+        s = scheduler(rows=8, prefill_chunk_tokens=1000, final_flush_lead_s=0.5)
+        s.submit(request(0, priority=1, deadline=deadline, first=100), 0.0)
+        s.submit(request(1, priority=1, deadline=9.0, first=100), 0.0)   # keeps the steps busy
+        for t in ticks(3):
+            step(s, t)
+        s.apply(Tokens(0, 0, done=True), 0.03)
+        return flush_times(s, [0.03 + t for t in ticks(300)])[0][0]
+
+    # horizon 0.15 s + lead 0.5 s: a deadline 0.6 s away flushes at once, one 2 s away waits
+    assert final_flush_at(0.6) == 0.03
+    late = final_flush_at(2.0)
+    assert 0.03 < late and 2.0 - late >= 0.65 - 0.01
+
