@@ -30,6 +30,7 @@ class Settings:
     workers: int = 0                           # inference threads; 0 = auto (GPU engines 1, piper: cores)
     batching: bool = True                      # Chatterbox (Llama T3): one continuous batch per device; False: serial pool
     batch_rows: int = 0                        # batching: decoding rows (a CFG request takes 2); 0 = 32 on CUDA, else 4
+    sampler: str = "package"                   # serial Chatterbox T3: package (torch.multinomial) or counter (the batched runner's)
     voice_cache_size: int = 64
     allow_private_urls: bool = False
     log_level: str = "info"

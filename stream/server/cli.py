@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = from_env()
     for name in ("host", "port", "engine", "model_dir", "device", "dtype", "data_dir", "database_url", "workers",
-                 "replica", "drain_timeout_s", "batch_rows"):
+                 "replica", "drain_timeout_s", "batch_rows", "sampler"):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
@@ -172,6 +172,10 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--batch-rows", dest="batch_rows", type=int,
                        help="batching: decoding rows, the KV pool's size; a request with CFG takes 2 "
                             "(default 32 on CUDA, else 4)")
+    serve.add_argument("--sampler", choices=("package", "counter"),
+                       help="Chatterbox without batching: package draws the package's tokens for a seed "
+                            "(torch.multinomial, default); counter draws the batched runner's (its counter-based "
+                            "sampler), so a seed gives the same tokens with and without batching")
     serve.add_argument("--api-key", action="append", help="require this API key (repeatable)")
     serve.add_argument("--no-watermark", action="store_true", help="do not watermark output")
     serve.add_argument("--ray", action="store_true",

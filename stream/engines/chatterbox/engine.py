@@ -46,6 +46,7 @@ BATCH_POSITIONS = 1344
 TURBO_MIN_REFERENCE_S = 5.0     # the package refuses shorter Turbo references
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
+SAMPLERS = ("package", "counter")   # the serial T3 path's draw (`--sampler`); Turbo always draws as the package
 _SAMPLING_FIELDS = frozenset({"temperature", "top_p", "repetition_penalty", "seed", "speed"})
 
 
@@ -137,6 +138,8 @@ class ChatterboxEngine(Engine):
     def load(self) -> None:
         import torch
 
+        if self.settings.sampler not in SAMPLERS:
+            raise EngineLoadError(f"--sampler: {self.settings.sampler!r} is not one of {', '.join(SAMPLERS)}")
         device = self.settings.device or _default_device()
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise EngineLoadError(f"--device: {device} requested but torch sees no CUDA device "
@@ -299,7 +302,7 @@ class ChatterboxEngine(Engine):
             return loop(t3, prefix, text_tokens, params, generator, cancel)
         if self.tuning.static_decode:
             return llama_tokens_static(t3, prefix, text_tokens, params, generator, cancel,
-                                       voice_kv=cond_mod.voice_kv(t3, conditioning))
+                                       voice_kv=cond_mod.voice_kv(t3, conditioning), sampler=self.settings.sampler)
         return llama_tokens(t3, prefix, text_tokens, params, generator, cancel)
 
     def phrase_decoder(self, voice: Voice, generation: GenerationSettings, generator, max_tokens: int) -> PhraseDecoder:

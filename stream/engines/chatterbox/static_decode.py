@@ -7,7 +7,8 @@ layers run over transformers' `StaticCache` (keys and values written in place at
 `cache_position`), the repetition history is a fixed (rows, vocab) mask, and the step's inputs
 (last hidden state, next position, speech index) live in fixed buffers updated in place. The
 step samples from the last hidden state - CFG mix, repetition penalty, temperature, min_p, top_p,
-`torch.multinomial` on the request's generator, in the package's order - then embeds that token
+`torch.multinomial` on the request's generator, in the package's order (or, with
+`sampler="counter"`, the batched runner's counter-based draw) - then embeds that token
 and runs the next forward, so it is the dynamic loop's step with the same maths and the same
 draws (tested: identical tokens for a seed). Python branches only on the request's settings,
 never on tensor values, so a CUDA graph captured once replays the step (`CudaGraphStep`); the
@@ -25,6 +26,7 @@ import torch
 from transformers import StaticCache
 from transformers.generation.logits_process import MinPLogitsWarper, TopPLogitsWarper
 
+from stream.engines.chatterbox.batch_sampler import sample
 from stream.engines.chatterbox.conditioning import PrefixKV
 from stream.engines.chatterbox.sampling import SamplingParams, TokenReadback
 
@@ -40,11 +42,35 @@ class DecodeState:
     speech_index: torch.Tensor  # (1,) long: speech position of the next input token
 
 
+@dataclass(frozen=True)
+class _CounterDraw:
+    """The batched runner's counter-based draw (`batch_sampler.sample`) for this one phrase: a pure
+    function of (seed, step), so `--sampler counter` gives the tokens the batched runner gives."""
+
+    temperature: torch.Tensor   # (1,) each
+    top_p: torch.Tensor
+    min_p: torch.Tensor
+    seed: torch.Tensor          # (1,) long: the request's seed (the token generator's)
+
+    @classmethod
+    def of(cls, params: SamplingParams, generator: torch.Generator, device: torch.device) -> _CounterDraw:
+        seed = generator.initial_seed()                 # the seed itself for a seeded request
+        seed = seed - 2**64 if seed >= 2**63 else seed  # the same 64 bits as a signed long
+        values = [torch.tensor([v], dtype=torch.float32, device=device)
+                  for v in (params.temperature, params.top_p, params.min_p)]
+        return cls(*values, seed=torch.tensor([seed], dtype=torch.long, device=device))
+
+    def draw(self, logits: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        token = sample(logits, temperature=self.temperature, top_p=self.top_p, min_p=self.min_p,
+                       seed=self.seed, step=step)
+        return token.view(1, 1)
+
+
 class StaticLlamaDecoder:
     """Prefill and the capturable decode step of one phrase (rows: 2 with CFG, else 1)."""
 
     def __init__(self, t3, params: SamplingParams, prefix_len: int, generator: torch.Generator,
-                 voice_kv: PrefixKV | None = None) -> None:
+                 voice_kv: PrefixKV | None = None, sampler: str = "package") -> None:
         self.t3 = t3
         self.params = params
         self.voice_kv = voice_kv        # the voice's prefix positions, already computed (`conditioning.voice_kv`)
@@ -56,6 +82,7 @@ class StaticLlamaDecoder:
         self.cache = StaticCache(config=t3.cfg, max_cache_len=prefix_len + params.max_new_tokens + 1)
         self._min_p = MinPLogitsWarper(min_p=params.min_p)
         self._top_p = TopPLogitsWarper(top_p=params.top_p)
+        self._counter = _CounterDraw.of(params, generator, t3.speech_emb.weight.device) if sampler == "counter" else None
         self.state: DecodeState | None = None
 
     def prefill(self, embeds: torch.Tensor, bos: torch.Tensor) -> DecodeState:
@@ -99,6 +126,8 @@ class StaticLlamaDecoder:
             logits = cond + p.cfg_weight * (cond - uncond)
         penalized = torch.where(logits < 0, logits * p.repetition_penalty, logits / p.repetition_penalty)
         logits = torch.where(seen, penalized, logits)
+        if self._counter is not None:
+            return self._counter.draw(logits, self.state.speech_index - 1)
         if p.temperature <= 0.0:
             return logits.argmax(dim=-1, keepdim=True)
         if p.temperature != 1.0:
@@ -208,12 +237,15 @@ def llama_prefix_embeds(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor
 @torch.inference_mode()
 def llama_tokens_static(t3, cond_prefix: torch.Tensor, text_tokens: torch.Tensor, params: SamplingParams,
                         generator: torch.Generator, cancel: threading.Event, *,
-                        cuda_graph: bool = True, voice_kv: PrefixKV | None = None) -> Iterator[int]:
+                        cuda_graph: bool = True, voice_kv: PrefixKV | None = None,
+                        sampler: str = "package") -> Iterator[int]:
     """Speech tokens of the Llama T3 on the static cache; the same tokens as `llama_tokens` for a seed.
 
     `voice_kv` (the KV of `cond_prefix`'s leading voice positions) skips recomputing them at prefill.
+    `sampler="counter"` draws with the batched runner's counter-based sampler instead of
+    `torch.multinomial` (then the tokens equal the batched runner's for the seed, not the package's).
     """
     embeds, bos = llama_prefix_embeds(t3, cond_prefix, text_tokens, params.cfg_weight > 0.0)
-    decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], generator, voice_kv)
+    decoder = StaticLlamaDecoder(t3, params, embeds.shape[1], generator, voice_kv, sampler)
     step = make_step(decoder, embeds, bos, cuda_graph)
     yield from stream_tokens(step, decoder.state.token, params.max_new_tokens, t3.hp.stop_speech_token, cancel)
