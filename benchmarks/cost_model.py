@@ -18,7 +18,8 @@ launched, and HBM traffic and math overlap only partly, so the sum is an upper-s
   the weights once, 2 x parameters per position per row.
 - **S3Gen flush** of a batch of requests padded to one frame bucket: the flow encoder once, the
   estimator `cfm_steps` times over the CFG pair (batch 2 per request), HiFT over the chunk's new
-  frames; kernels from CUDA graphs per bucket (issue 12's plan); FLOPs counted from the real
+  frames; kernels from CUDA graphs per bucket (issue 12's plan; `flush_graphs=False` launches them
+  eagerly, as the engine still does); FLOPs counted from the real
   modules at several lengths and fitted (quadratic: attention over the prompt).
 
 The watermark runs off the GPU thread (issue 12) and costs the GPU nothing here.
@@ -74,6 +75,7 @@ class CostModel:
     hift_flops_per_frame: float = 6.123e8
     cfm_steps: int = 10
     flush_bucket_frames: int = 32
+    flush_graphs: bool = True         # False: the flush's kernels launched eagerly (`eager_op_s` each)
 
     # ----- T3 -----------------------------------------------------------------------------------
     @property
@@ -127,18 +129,19 @@ class CostModel:
             return 0.0
         batch = len(shapes)
         frames = self.bucket(max(s.flow_frames for s in shapes))
+        kernel_s = self.graph_kernel_s if self.flush_graphs else self.eager_op_s
         hift_frames = sum(s.new_frames for s in shapes)
 
         def poly(c: tuple[float, float, float], f: float) -> float:
             return c[0] + c[1] * f + c[2] * f * f
 
-        encoder = (self.encoder_kernels * self.graph_kernel_s
+        encoder = (self.encoder_kernels * kernel_s
                    + self._memory_s(self.encoder_params * self.bytes_per_value)
                    + self._compute_s(batch * poly(self.encoder_flops, frames)))
-        estimator_pass = (self.estimator_kernels * self.graph_kernel_s
+        estimator_pass = (self.estimator_kernels * kernel_s
                           + self._memory_s(self.estimator_params * self.bytes_per_value)
                           + self._compute_s(batch * poly(self.estimator_flops, frames)))
-        hift = (self.hift_kernels * self.graph_kernel_s
+        hift = (self.hift_kernels * kernel_s
                 + self._memory_s(self.hift_params * self.bytes_per_value)
                 + self._compute_s(hift_frames * self.hift_flops_per_frame))
         return encoder + self.cfm_steps * estimator_pass + hift
@@ -221,6 +224,8 @@ PARAMETERS: dict[str, str] = {
     "hift_flops_per_frame": f"{_COUNTS}, per mel frame vocoded",
     "cfm_steps": "the package's CFM steps for the original model (engine default)",
     "flush_bucket_frames": "assumption: length buckets of the padded flush (engineer B's buckets)",
+    "flush_graphs": "issue 12's plan: flushes replayed from CUDA graphs per length bucket (the engine does "
+                    "not capture them yet: False is that scenario)",
 }
 assert set(PARAMETERS) == {f.name for f in fields(CostModel)}, "every parameter needs its source"
 

@@ -18,7 +18,10 @@ the first 2 s.
 Per engine step the driver asks the policy for a plan, charges its duration (host overhead +
 prefill chunks + one decode step over every planned row + the batched flush), then reports the
 tokens and flushes back as events. The serial engine (today's: one phrase at a time, highest
-priority then earliest deadline first) runs under the same model for comparison.
+priority then earliest deadline first) runs under the same model for comparison, and so does the
+batching policy with flush holding off (`batched-flush-when-due`: each flush runs as soon as it
+is due, the policy before flushes were held for batches). A scenario row prices the flush's
+kernels eagerly (`flush_graphs=False`: the engine does not capture S3Gen in CUDA graphs yet).
 
 Reported per session count: TTFA p50/p95 (engine: phrase submitted -> first audio, the measure of
 the <= 300 ms target; turn: reply start -> first audio, which adds the wait for the first phrase's
@@ -473,11 +476,15 @@ class Simulation:
             mean_flush_batch=round(self._flush_sum / max(1, self._flush_steps), 2))
 
 
-def batch_policy(work: Workload) -> Policy:
-    return BatchScheduler(ScheduleConfig(row_budget=work.row_budget))
+def batch_policy(work: Workload, **config: object) -> Policy:
+    return BatchScheduler(ScheduleConfig(row_budget=work.row_budget, **config))
 
 
-ENGINES: dict[str, Callable[[Workload], Policy]] = {"batched": batch_policy, "serial": lambda _: SerialPolicy()}
+ENGINES: dict[str, Callable[[Workload], Policy]] = {
+    "batched": batch_policy,
+    "batched-flush-when-due": lambda work: batch_policy(work, hold_flushes=False),
+    "serial": lambda _: SerialPolicy(),
+}
 
 
 def simulate(sessions: int, engine: str = "batched", model: CostModel = H100,
@@ -545,8 +552,10 @@ def plot(path: Path, points: list[PointResult], label: str) -> None:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for engine, colour in (("batched", "tab:blue"), ("serial", "tab:red")):
+    for engine, colour in (("batched", "tab:blue"), ("batched-flush-when-due", "tab:green"), ("serial", "tab:red")):
         pts = [p for p in points if p.engine == engine]
+        if not pts:
+            continue
         ax.plot([p.sessions for p in pts], [p.ttfa_engine_p95_ms for p in pts], "o-", color=colour,
                 label=f"{engine}: p95 engine TTFA")
         ax.plot([p.sessions for p in pts], [p.ttfa_engine_p50_ms for p in pts], "o--", color=colour, alpha=0.5,
@@ -584,6 +593,10 @@ def markdown(report: dict) -> str:
                    f"{p['ttfa_engine_p95_ms']:.0f} | {p['ttfa_turn_p50_ms']:.0f} / {p['ttfa_turn_p95_ms']:.0f} | "
                    f"{p['gaps']} ({p['gapped_turns']}) | {p['deadline_misses']} | {p['refusals']} | "
                    f"{p['gpu_busy']:.0%} | {p['mean_decode_rows']} | {p['mean_flush_batch']} |")
+    if report.get("scenarios"):
+        out += ["", "| scenario | " + " | ".join(report["capacity"]) + " |", "|---|" + "---|" * len(report["capacity"])]
+        out += [f"| {name} | " + " | ".join(str(caps.get(e, "")) for e in report["capacity"]) + " |"
+                for name, caps in [("default (flush graphs)", report["capacity"])] + list(report["scenarios"].items())]
     if report["sensitivity"]:
         base = report["capacity"]["batched"]
         out += ["", f"| parameter (base capacity {base}) | halved | doubled |", "|---|---|---|"]
@@ -613,20 +626,25 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     cost = pieces(model, work)
     print("model pieces (ms):", cost)
-    points = [simulate(n, engine, model, work) for engine in ("batched", "serial") for n in args.sessions]
+    points = [simulate(n, engine, model, work) for engine in ENGINES for n in args.sessions]
     for p in points:
         print(f"{p.engine:8s} {p.sessions:4d} sessions: engine TTFA p50 {p.ttfa_engine_p50_ms:7.1f} "
               f"p95 {p.ttfa_engine_p95_ms:8.1f} ms, turn p95 {p.ttfa_turn_p95_ms:8.1f} ms, gaps {p.gaps}, "
               f"misses {p.deadline_misses}, refused {p.refusals}, GPU busy {p.gpu_busy:.0%}, "
               f"rows {p.mean_decode_rows}, flush batch {p.mean_flush_batch}")
-    best = {engine: capacity(engine, model, work) for engine in ("batched", "serial")}
+    best = {engine: capacity(engine, model, work) for engine in ENGINES}
     print(f"largest count at p95 <= {TARGET_P95_S * 1000:.0f} ms with zero gaps: {best}")
+    eager = replace(model, flush_graphs=False)
+    scenarios = {"flush kernels eager (`flush_graphs=False`)": {
+        engine: capacity(engine, eager, work) for engine in ENGINES}}
+    print("scenarios:", scenarios)
     table = [] if args.quick else sensitivity(model, work, SEARCH_COUNTS)
     for row in table:
         print(f"  {row['parameter']:28s} halved {row['halved']:4d}  doubled {row['doubled']:4d}")
     report = {
         "label": label, "model": model.as_dict(), "parameter_sources": PARAMETERS, "workload": work.__dict__,
-        "policy": "stream.core.batch_schedule.BatchScheduler (defaults)", "date": now_utc(), "pieces_ms": cost,
+        "policy": "stream.core.batch_schedule.BatchScheduler (defaults; batched-flush-when-due: hold_flushes=False)",
+        "date": now_utc(), "pieces_ms": cost, "scenarios": scenarios,
         "target": {"p95_engine_ttfa_ms": TARGET_P95_S * 1000, "gaps": 0, "refusals": 0},
         "points": [p.__dict__ | {"ok": p.ok} for p in points], "capacity": best,
         "sensitivity": table, "runtime_s": round(time.perf_counter() - started, 1),

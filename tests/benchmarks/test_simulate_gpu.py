@@ -124,7 +124,7 @@ def test_main_writes_json_and_plot(tmp_path):
     report = json.loads(out.read_text())
     assert report["label"].startswith("simulated") and report["model"]["name"]
     assert {(p["engine"], p["sessions"]) for p in report["points"]} == {
-        (e, n) for e in ("batched", "serial") for n in (2, 4)}
+        (e, n) for e in ("batched", "batched-flush-when-due", "serial") for n in (2, 4)}
     assert png.stat().st_size > 1000
 
 
