@@ -16,11 +16,13 @@ import torch  # noqa: E402
 
 from stream.engines.chatterbox.decoding import (  # noqa: E402
     BUCKET_TOKENS,
+    VocoderRequest,
     bucket_tokens,
     cfg_euler_solve,
     encode,
     hift_excitation,
     run_flow,
+    run_vocoder,
 )
 from stream.engines.chatterbox.loading import cast_s3gen  # noqa: E402
 from tests.engines.s3gen_fixtures import decoder, random_s3gen, random_tokens  # noqa: E402
@@ -119,6 +121,22 @@ def test_hift_noise_is_indexed_by_position():
     assert torch.all(phases[:, 0] == 0) and phases.abs().max() <= torch.pi
     other = hift_excitation(8, 30, 10, 9, torch.device("cpu"), torch.float32)[1]
     assert not torch.equal(other, noise)
+
+
+@torch.inference_mode()
+def test_vocoder_is_the_packages_hift_given_the_same_random_draws():
+    hift = random_s3gen().mel2wav
+    mel = torch.randn(1, 80, 12, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(3)
+    wav, source = hift.inference(speech_feat=mel)
+    torch.manual_seed(3)                        # the package's draws, in its order: phases, then noise
+    phases = torch.distributions.Uniform(-torch.pi, torch.pi).sample((1, 9, 1))
+    phases[:, 0] = 0
+    noise = torch.randn(1, 9, 12 * 480)
+    ours, our_source = run_vocoder(hift, [VocoderRequest(mel=mel, cache=torch.zeros(1, 1, 0), phases=phases,
+                                                         noise=noise)])[0]
+    assert torch.equal(our_source, source)
+    assert torch.equal(ours, wav[0])
 
 
 def _stream(s3gen, seed: int) -> np.ndarray:
