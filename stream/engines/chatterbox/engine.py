@@ -28,7 +28,14 @@ from stream.engines.base import BuiltinVoice, Capabilities, Engine, EngineLoadEr
 from stream.engines.chatterbox import conditioning as cond_mod
 from stream.engines.chatterbox.conditioning_cache import ConditioningCache
 from stream.engines.chatterbox.decoding import PhraseDecoder
-from stream.engines.chatterbox.loading import LoadedModel, cast_t3, load_model, variant_spec
+from stream.engines.chatterbox.loading import (
+    LoadedModel,
+    cast_s3gen,
+    cast_t3,
+    enable_tf32,
+    load_model,
+    variant_spec,
+)
 from stream.engines.chatterbox.policy import POLICY
 from stream.engines.chatterbox.sampling import SamplingParams, llama_tokens, token_cap, turbo_tokens
 from stream.engines.chatterbox.static_decode import llama_tokens_static
@@ -150,8 +157,12 @@ class ChatterboxEngine(Engine):
             name = _DTYPES.get(self.settings.dtype.lower())
             if name is None:
                 raise EngineLoadError(f"--dtype: {self.settings.dtype!r} is not one of {', '.join(sorted(set(_DTYPES)))}")
-            # Only T3 changes dtype: S3Gen's STFT-based parts and the encoders stay float32.
             cast_t3(tts.t3, getattr(torch, name))
+            if name == "bfloat16":
+                # S3Gen's flow encoder and CFM estimator too; HiFT, its STFT and the mel stay float32.
+                # float16 casts T3 only; the S3Gen split is tested in bfloat16 (its float32 exponent range).
+                cast_s3gen(tts.s3gen, torch.bfloat16)
+        enable_tf32(device)
         if self.watermark and getattr(tts, "watermarker", None) is None:
             raise EngineLoadError("watermark: Perth's implicit watermarker is unavailable; reinstall resemble-perth "
                                   "or start with --no-watermark")
