@@ -25,7 +25,7 @@ from stream.engines.chatterbox.engine import ChatterboxEngine, StreamTuning  # n
 from stream.inference.pool import InferencePool  # noqa: E402
 from tests.chatterbox_checkpoint import TEST_TUNING, shared_engine  # noqa: E402
 
-pytestmark = pytest.mark.chatterbox
+pytestmark = [pytest.mark.chatterbox, pytest.mark.timeout(600)]   # full-size S3Gen flushes on a shared CPU
 
 WAIT_S = 120.0   # generous: the CPU is shared; no assertion depends on it unless something hangs
 
@@ -94,10 +94,13 @@ def engine(tmp_path_factory):
 def make_executor(engine):
     executors: list[BatchingExecutor] = []
 
-    def make(rows: int = 8, **schedule) -> BatchingExecutor:
+    def make(rows: int = 8, tokens: int = 12, **schedule) -> BatchingExecutor:
+        """An executor on the shared model; `tokens` caps its phrases (24: four chunks, room to steer)."""
         t3 = engine.loaded.tts.t3
         runner = T3Batch(t3, rows=rows, max_positions=256, device="cpu", dtype=t3.speech_emb.weight.dtype)
-        executor = BatchingExecutor(engine, runner, ScheduleConfig(row_budget=rows, **schedule))
+        capped = copy.copy(engine)
+        capped.tuning = dataclasses.replace(engine.tuning, max_new_tokens=tokens)
+        executor = BatchingExecutor(capped, runner, ScheduleConfig(row_budget=rows, **schedule))
         executors.append(executor)
         return executor
 
@@ -165,17 +168,20 @@ def test_chunks_follow_the_requests_own_sizes(engine, make_executor):
 
 
 def test_cancel_mid_phrase_ends_it_and_frees_its_rows(engine, make_executor):
-    executor = make_executor(rows=2)
-    cancelled: list = []
+    executor = make_executor(rows=2, tokens=24)
+    request = phrase(engine, TEXTS[0], seed=1)
+    whole = run_alone(executor, request)
+    handles: list = []
 
     def cancel(sink: Sink) -> None:
         if len(sink.chunks) == 1:
-            cancelled[0].cancel()
+            handles[0].cancel()
 
     sink = Sink(on_chunk=cancel)
-    cancelled.append(executor.submit(phrase(engine, TEXTS[0], seed=1), sink, priority=0, deadline=None))
+    handles.append(executor.submit(request, sink, priority=0, deadline=None))
     sink.wait()
-    assert sink.error is None and len(sink.chunks) == 1 and sink.finishes == 1
+    # Chunks already at the watermark stage may still arrive; the rest of the phrase does not.
+    assert sink.error is None and sink.finishes == 1 and len(sink.chunks) < len(whole.chunks)
     # Both rows are free again: a CFG request (2 rows) runs to its end.
     after = run_alone(executor, phrase(engine, TEXTS[1], seed=2))
     assert after.error is None and after.chunks
@@ -183,7 +189,7 @@ def test_cancel_mid_phrase_ends_it_and_frees_its_rows(engine, make_executor):
 
 
 def test_pause_stops_output_and_resume_continues_without_loss(engine, make_executor):
-    executor = make_executor()
+    executor = make_executor(tokens=24)
     request = phrase(engine, TEXTS[0], seed=9)
     whole = run_alone(executor, request)
     handles: list = []
@@ -197,9 +203,11 @@ def test_pause_stops_output_and_resume_continues_without_loss(engine, make_execu
     sink = Sink(on_chunk=pause)
     handles.append(executor.submit(request, sink, priority=0, deadline=None))
     assert paused.wait(WAIT_S)
-    # Another request runs meanwhile, so the loop keeps stepping while this one is paused.
+    # Other requests run meanwhile, so the loop keeps stepping while this one is paused.
     run_alone(executor, phrase(engine, TEXTS[1], seed=2))
-    assert len(sink.chunks) == 1 and not sink.done.is_set()
+    held = len(sink.chunks)
+    run_alone(executor, phrase(engine, TEXTS[2], seed=3))
+    assert len(sink.chunks) == held < len(whole.chunks) and not sink.done.is_set()
     assert handles[0].busy_s() == 0.0
     handles[0].resume()
     sink.wait()

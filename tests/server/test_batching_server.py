@@ -23,7 +23,7 @@ from tests.chatterbox_checkpoint import TEST_TUNING, shared_engine  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 from tests.wire import RawPeer  # noqa: E402
 
-pytestmark = pytest.mark.chatterbox
+pytestmark = [pytest.mark.chatterbox, pytest.mark.timeout(600)]   # full-size S3Gen flushes on a shared CPU
 
 ROWS = 12
 TEXTS = ["Sure, I can help with that.", "The weather is lovely today.", "Let me check the order for you.",

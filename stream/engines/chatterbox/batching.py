@@ -11,7 +11,9 @@ launch-bound decode. Here one loop thread owns the device and, every iteration:
    a CFG request is 2 rows) and reads the previous step's tokens back (one step behind, so the
    device keeps working while the host reads);
 4. feeds each request's tokens to its own `PhraseDecoder` and runs the flushes the policy picked
-   together (`batched_flush.flush_many`), watermarks each request's audio and hands it to its sink.
+   together (`batched_flush.flush_many`); each request's audio goes to the engine's watermark stage
+   (Perth on a CPU worker of its own, in order per phrase), so the loop goes on with the device
+   while a chunk is marked, and from there to the request's sink.
 
 A request's chunking (tokens per flush) is its own (`StreamTuning.chunk_sizes`): the policy plans a
 flush at the exact token count a serial run would flush at, and the loop feeds the decoder exactly
@@ -29,6 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,7 +46,7 @@ from stream.engines.chatterbox.batched_flush import flush_many
 from stream.engines.chatterbox.batched_t3 import RowSettings, prefix_embeds_for
 from stream.engines.chatterbox.decoding import SPEECH_VOCAB, PhraseDecoder
 from stream.engines.chatterbox.sampling import token_cap
-from stream.engines.chatterbox.watermark import StreamingWatermarker
+from stream.engines.chatterbox.watermark import WatermarkStage
 from stream.inference.executor import ChunkSink, Executor, RequestHandle
 from stream.inference.observer import EngineObserver, ExecutorLimits, NullObserver
 
@@ -124,6 +127,64 @@ class _Stop:
 _Command = _Submit | _Stop | bs.Cancel | bs.Pause | bs.Resume | bs.SetDeadline
 
 
+class _Output:
+    """One request's way out: its chunks (watermarked first, when the engine marks), then exactly one
+    `finished`, from whichever thread completes them; nothing reaches the sink after `finished`."""
+
+    def __init__(self, executor: BatchingExecutor, sink: ChunkSink, handle: _BatchHandle,
+                 stage: WatermarkStage | None) -> None:
+        self._executor = executor
+        self._sink = sink
+        self._handle = handle
+        self._stage = stage
+        self._lock = threading.Lock()
+        self._over = False
+
+    def emit(self, audio: np.ndarray, final: bool, deadline: float | None) -> None:
+        """Deliver the next piece of audio (the last when `final`); called on the loop thread."""
+        if self._stage is None:
+            self._deliver(audio, final, deadline)
+            return
+        # The stage's one worker marks a phrase's chunks in order, and each callback runs as its
+        # chunk completes, so the sink hears them in order.
+        marked = self._stage.submit(self, audio, final)
+        marked.add_done_callback(lambda done: self._marked(done, final, deadline))
+
+    def _marked(self, done: Future, final: bool, deadline: float | None) -> None:
+        try:
+            audio = done.result()
+        except Exception as exc:
+            log.exception("watermarking failed")
+            self.finish(exc)
+            return
+        self._deliver(audio, final, deadline)
+
+    def _deliver(self, audio: np.ndarray, final: bool, deadline: float | None) -> None:
+        with self._lock:
+            if self._over:
+                return
+            if audio.size:
+                if deadline is not None and self._executor._clock() > deadline:
+                    self._executor._observer.deadline_miss()
+                self._sink.chunk(audio)
+                self._handle.progressed()
+            if final:
+                self._over = True
+                self._handle.ended()
+                self._sink.finished(None)
+
+    def finish(self, error: BaseException | None) -> None:
+        """End the request early (cancel, failure, shutdown); a no-op once it is over."""
+        with self._lock:
+            if self._over:
+                return
+            self._over = True
+            self._handle.ended()
+            self._sink.finished(error)
+        if self._stage is not None:
+            self._stage.discard(self)
+
+
 @dataclass
 class _Job:
     """One request inside the loop; fields after `handle` are the loop thread's alone."""
@@ -142,7 +203,7 @@ class _Job:
     seed: int = 0
     cap: int = 0
     decoder: PhraseDecoder | None = None
-    marker: StreamingWatermarker | None = None
+    output: _Output | None = None
     sampled: int = 0                                        # tokens read back (EOS excluded)
     pending: list[int] = field(default_factory=list)        # speech tokens not yet fed to the decoder
     done: bool = False
@@ -211,6 +272,7 @@ class BatchingExecutor(Executor):
         self._lock = threading.Lock()
         self._readback = _Readback(engine.loaded.tts.s3gen.device, runner.row_budget)
         self._stop_token = int(engine.loaded.tts.t3.hp.stop_speech_token)
+        self._stage = engine.watermark_stage if engine.watermark else None
         self._thread = threading.Thread(target=self._loop, name="voicewire-batch", daemon=True)
         self._thread.start()
 
@@ -289,16 +351,15 @@ class BatchingExecutor(Executor):
 
     def _admit(self, job: _Job, now: float) -> None:
         """Prepare the request (tokens, prefix, decoder) and hand it to the policy, or end it."""
+        job.output = _Output(self, job.sink, job.handle, self._stage)
         try:
             spec = self._prepare(job)
         except Exception as exc:   # bad input (language, voice): this request only
-            job.sink.finished(exc)
-            job.handle.ended()
+            job.output.finish(exc)
             return
         refused = self._policy.submit(spec, now)
         if refused is not None:
-            job.sink.finished(RateLimited(f"engine: {refused.message}"))
-            job.handle.ended()
+            job.output.finish(RateLimited(f"engine: {refused.message}"))
             return
         self._jobs[job.id] = job
 
@@ -320,8 +381,6 @@ class BatchingExecutor(Executor):
         job.seed = gen.seed if gen.seed is not None else random.getrandbits(63)
         _, acoustic = engine._generators(job.seed)
         job.decoder = engine.phrase_decoder(request.voice, gen, acoustic, job.cap)
-        if engine.watermark:
-            job.marker = StreamingWatermarker(engine.loaded.tts.watermarker, engine.sample_rate)
         tuning = engine.tuning
         first = tuning.first_chunk_tokens if request.first_in_context else tuning.first_chunk_tokens_later
         return bs.BatchRequest(id=job.id, rows=job.rows, prefill_tokens=job.prefix.shape[1],
@@ -410,28 +469,24 @@ class BatchingExecutor(Executor):
         self._observer.flush_batch(len(items))
         now = self._clock()
         for job, item, audio in zip(jobs, items, outputs, strict=True):
-            if job.marker is not None:
-                audio = job.marker.push(audio)
-                if item.final:
-                    audio = np.concatenate([audio, job.marker.finish()])
-            if audio.size:
-                if job.deadline is not None and now > job.deadline:
-                    self._observer.deadline_miss()
-                job.sink.chunk(audio)
-                job.handle.progressed()
+            job.output.emit(audio, item.final, job.deadline)
             self._policy.apply(bs.FlushDone(job.id), now)
             if item.final:
-                self._end(job, None)
+                self._forget(job)   # its output finishes once the last chunk is marked
 
-    def _end(self, job: _Job, error: BaseException | None) -> None:
-        """The request is over: close its rows (if still held) and tell its sink, once."""
+    def _forget(self, job: _Job) -> bool:
+        """Drop the request from the loop and close its rows (if still held); False if already gone."""
         if self._jobs.pop(job.id, None) is None:
-            return
+            return False
         if job.group is not None:
             self._runner.close(job.group)
             job.group = None
-        job.handle.ended()
-        job.sink.finished(error)
+        return True
+
+    def _end(self, job: _Job, error: BaseException | None) -> None:
+        """The request is over early (cancel, failure): forget it and tell its sink, once."""
+        if self._forget(job):
+            job.output.finish(error)
 
     def _fail_all(self, error: BaseException) -> None:
         now = self._clock()
@@ -440,5 +495,5 @@ class BatchingExecutor(Executor):
             try:
                 self._end(job, error)
             except Exception:   # a runner that failed may fail to close too; the sink must still hear
-                job.sink.finished(error)
+                job.output.finish(error)
         self._readback = _Readback(self._engine.loaded.tts.s3gen.device, self._runner.row_budget)
