@@ -18,6 +18,7 @@ pull in librosa, perth and the S3 tokenizer.
     python -m benchmarks.gpu_check --prepare-carry                  # here, once
     python -m benchmarks.gpu_check --device cuda --json $OUT/gpu_check.json   # on the GPU machine
     python -m benchmarks.gpu_check --device cpu --quick             # the same checks, reduced, on a CPU
+    python -m benchmarks.gpu_check --device cpu --quick --sessions 1,2   # plus sessions through the engine's executor
 """
 
 from __future__ import annotations
@@ -177,6 +178,30 @@ def _prefix_kv_check(t3, prefix, text, params) -> dict:
             "prefill_positions": embeds.shape[1]}
 
 
+def _sessions_stages(report: Report, args: argparse.Namespace, counts: tuple[int, ...]) -> None:
+    """N sessions at once through the engine's own executor (batching on where it applies), 10 s voice,
+    random weights: TTFA p50/p95 per N (`benchmarks.batching.run_point`). The lent GPU machine has no
+    S3Gen or Perth dependencies (diffusers, conformer, librosa, resemble-perth...), so there this
+    stage records what is missing instead of failing the check."""
+    from benchmarks import batching
+    from stream.engines.base import EngineLoadError
+
+    options = argparse.Namespace(quick=args.quick, device=args.device, tokens=args.tokens or 32, voice_seconds=10.0,
+                                 cfm_steps=None, checkpoint=None)
+    try:
+        engine, _ = batching.load(options, counts)
+    except (ImportError, EngineLoadError) as exc:
+        report.stage("sessions", {"skipped": f"the engine cannot load here: {exc}"})
+        return
+    executor = engine.create_executor(1)
+    try:
+        for n in counts:
+            report.stage(f"sessions_{n}", {**batching.run_point(engine, executor, n, seed=11, timeout_s=600),
+                                           "executor": type(executor).__name__})
+    finally:
+        executor.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -184,6 +209,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=None, help="decode steps per timing (default 100; quick 12)")
     parser.add_argument("--json", help="write the report here after every stage")
     parser.add_argument("--prepare-carry", action="store_true", help="fill build/gpu_carry and exit")
+    parser.add_argument("--sessions", help="also N,... concurrent sessions through engine.create_executor "
+                        "(TTFA p50/p95; needs the whole chatterbox-tts stack, S3Gen and Perth included)")
     args = parser.parse_args()
     if args.prepare_carry:
         prepare_carry()
@@ -279,6 +306,8 @@ def main() -> None:
     if device == "cuda":
         report.stage("turbo_static_graph", {**_time_steps(turbo, turbo_prefix, text, turbo_params, device, True, reps),
                                             "dtype": dtype})
+    if args.sessions:
+        _sessions_stages(report, args, tuple(int(n) for n in args.sessions.split(",")))
     if args.json:
         print(f"report: {args.json}")
 
