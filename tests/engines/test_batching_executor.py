@@ -94,13 +94,13 @@ def engine(tmp_path_factory):
 def make_executor(engine):
     executors: list[BatchingExecutor] = []
 
-    def make(rows: int = 8, tokens: int = 12, **schedule) -> BatchingExecutor:
+    def make(rows: int = 8, tokens: int = 12, clock=time.monotonic, **schedule) -> BatchingExecutor:
         """An executor on the shared model; `tokens` caps its phrases (24: four chunks, room to steer)."""
         t3 = engine.loaded.tts.t3
         runner = T3Batch(t3, rows=rows, max_positions=256, device="cpu", dtype=t3.speech_emb.weight.dtype)
         capped = copy.copy(engine)
         capped.tuning = dataclasses.replace(engine.tuning, max_new_tokens=tokens)
-        executor = BatchingExecutor(capped, runner, ScheduleConfig(row_budget=rows, **schedule))
+        executor = BatchingExecutor(capped, runner, ScheduleConfig(row_budget=rows, **schedule), clock=clock)
         executors.append(executor)
         return executor
 
@@ -236,16 +236,21 @@ def test_a_bad_request_fails_alone(engine, make_executor):
     assert good.wait().error is None and good.chunks
 
 
-def test_a_late_chunk_counts_as_a_deadline_miss(engine, make_executor):
-    executor = make_executor()
+def test_only_a_chunk_reaching_a_dry_listener_counts_as_a_deadline_miss(engine, make_executor):
+    """On a frozen clock the listener never plays: a phrase with no deadline never misses, and one due
+    before 'now' misses with its first chunk only, because every chunk delivered puts its length of
+    audio ahead of the listener (the executor moves the request's deadline by it)."""
+    executor = make_executor(tokens=24, clock=lambda: 1000.0)
     observer = Recorder()
     executor.observe(observer)
-    run_alone(executor, phrase(engine, TEXTS[1], seed=1))
+    first = run_alone(executor, phrase(engine, TEXTS[0], seed=3))
+    assert first.error is None and len(first.chunks) >= 2
     assert observer.misses == 0
     sink = Sink()
-    executor.submit(phrase(engine, TEXTS[1], seed=1, first=False), sink, priority=1, deadline=time.monotonic() - 1)
+    executor.submit(phrase(engine, TEXTS[0], seed=3, first=False), sink, priority=1, deadline=999.0)
     sink.wait()
-    assert observer.misses == len(sink.chunks) > 0
+    assert sink.error is None and len(sink.chunks) >= 2
+    assert observer.misses == 1
     assert len(observer.waits) == 2
 
 

@@ -471,8 +471,18 @@ class BatchingExecutor(Executor):
         for job, item, audio in zip(jobs, items, outputs, strict=True):
             job.output.emit(audio, item.final, job.deadline)
             self._policy.apply(bs.FlushDone(job.id), now)
+            if not item.final:
+                self._advance_deadline(job, audio.size / self._engine.sample_rate, now)
             if item.final:
                 self._forget(job)   # its output finishes once the last chunk is marked
+
+    def _advance_deadline(self, job: _Job, seconds: float, now: float) -> None:
+        """The listener plays this chunk after the audio it had (from its deadline) or, having none
+        or having run dry, from now: its audio now runs out `seconds` later. So a request's next
+        flush can wait for a batch while its listener is busy, without the driver reporting playback."""
+        start = now if job.deadline is None else max(job.deadline, now)
+        job.deadline = start + seconds
+        self._policy.apply(bs.SetDeadline(job.id, job.deadline), now)
 
     def _forget(self, job: _Job) -> bool:
         """Drop the request from the loop and close its rows (if still held); False if already gone."""
