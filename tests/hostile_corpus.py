@@ -286,6 +286,23 @@ def upgrade_request(path: str = "/v1/stream", version: str = "13", extra: str = 
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n").encode()
 
 
+def close_code(stream: bytes) -> int | None:
+    """The code of the first close frame in a server-to-client byte stream (server frames are unmasked),
+    so a raw case can check how the websocket layer ended it."""
+    pos = 0
+    while pos + 2 <= len(stream):
+        opcode, length = stream[pos] & 0x0F, stream[pos + 1] & 0x7F
+        pos += 2
+        if length == 126:
+            length, pos = int.from_bytes(stream[pos:pos + 2], "big"), pos + 2
+        elif length == 127:
+            length, pos = int.from_bytes(stream[pos:pos + 8], "big"), pos + 8
+        payload, pos = stream[pos:pos + length], pos + length
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+    return None
+
+
 @dataclass(frozen=True)
 class RawCase:
     """Bytes on a fresh TCP connection. `after_handshake` cases complete the upgrade first and expect

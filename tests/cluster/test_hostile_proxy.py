@@ -17,7 +17,16 @@ import pytest
 import websockets
 
 from tests.cluster.conftest import Cluster
-from tests.hostile_corpus import HTTP_CASES, RAW_CASES, WS_CASES, HttpCase, RawCase, WsCase, upgrade_request
+from tests.hostile_corpus import (
+    HTTP_CASES,
+    RAW_CASES,
+    WS_CASES,
+    HttpCase,
+    RawCase,
+    WsCase,
+    close_code,
+    upgrade_request,
+)
 from tests.wire import RawPeer
 
 pytestmark = pytest.mark.slow
@@ -90,27 +99,11 @@ def _exchange(cluster: Cluster, case: RawCase) -> bytes:
         return answer
 
 
-def _close_code(stream: bytes) -> int | None:
-    """The first close frame's code in a server-to-client byte stream (unmasked frames)."""
-    pos = 0
-    while pos + 2 <= len(stream):
-        opcode, length = stream[pos] & 0x0F, stream[pos + 1] & 0x7F
-        pos += 2
-        if length == 126:
-            length, pos = int.from_bytes(stream[pos:pos + 2], "big"), pos + 2
-        elif length == 127:
-            length, pos = int.from_bytes(stream[pos:pos + 8], "big"), pos + 8
-        payload, pos = stream[pos:pos + length], pos + length
-        if opcode == 0x8:
-            return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-    return None
-
-
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=_marks(c.id)) for c in RAW_CASES])
 async def test_raw_hostile_bytes_through_the_proxy(two_replicas: Cluster, case: RawCase):
     answer = await asyncio.to_thread(_exchange, two_replicas, case)
     if case.after_handshake:
-        assert _close_code(answer) == case.close_code, answer[:300]
+        assert close_code(answer) == case.close_code, answer[:300]
     else:
         assert answer.split(b"\r\n", 1)[0].startswith(f"HTTP/1.1 {case.status}".encode()), answer[:300]
 

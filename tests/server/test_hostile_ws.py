@@ -13,7 +13,16 @@ import websockets
 
 from stream.settings import Limits, Settings
 from tests.conftest import ServerHandle, start_server
-from tests.hostile_corpus import HTTP_CASES, ODD_TEXTS, RAW_CASES, WS_CASES, RawCase, WsCase, upgrade_request
+from tests.hostile_corpus import (
+    HTTP_CASES,
+    ODD_TEXTS,
+    RAW_CASES,
+    WS_CASES,
+    RawCase,
+    WsCase,
+    close_code,
+    upgrade_request,
+)
 from tests.wire import RawPeer
 
 
@@ -108,22 +117,6 @@ def _read_until_closed(sock: socket.socket, limit: int = 1 << 20) -> tuple[bytes
     return data, False
 
 
-def _close_code(stream: bytes) -> int | None:
-    """The code of the first close frame in a server-to-client byte stream (server frames are unmasked)."""
-    pos = 0
-    while pos + 2 <= len(stream):
-        opcode, length = stream[pos] & 0x0F, stream[pos + 1] & 0x7F
-        pos += 2
-        if length == 126:
-            length, pos = int.from_bytes(stream[pos:pos + 2], "big"), pos + 2
-        elif length == 127:
-            length, pos = int.from_bytes(stream[pos:pos + 8], "big"), pos + 8
-        payload, pos = stream[pos:pos + length], pos + length
-        if opcode == 0x8:
-            return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-    return None
-
-
 def _exchange(port: int, case: RawCase) -> tuple[bytes, bool]:
     with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
         if case.after_handshake:
@@ -148,7 +141,7 @@ async def test_raw_hostile_bytes(servers, case: RawCase):
     srv = servers({})
     answer, closed = await asyncio.to_thread(_exchange, srv.port, case)
     if case.after_handshake:
-        assert _close_code(answer) == case.close_code, answer[:300]
+        assert close_code(answer) == case.close_code, answer[:300]
     else:
         status = answer.split(b"\r\n", 1)[0]
         assert status.startswith(f"HTTP/1.1 {case.status}".encode()), status
