@@ -6,16 +6,13 @@ replica's heartbeat sweeps the dead one's expired hold back to the key."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from stream.accounts.keys import create_key
-from tests.conftest import free_port
+from tests.serve_child import serve_child
 from tests.wire import RawPeer
 
 FIRST = "Hello there."
@@ -58,49 +55,29 @@ async def test_a_killed_replica_charges_only_what_it_spoke(make_server, tmp_path
     survivor = make_server(replica="survivor", lease_ttl_s=1.0)
     storage = survivor.runtime.storage
     key, secret = create_key(storage.keys, credits=10_000)
-    port = free_port()
-    env = {**os.environ, "VOICEWIRE_LEASE_TTL_S": "1.5"}
-    with open(tmp_path / "doomed.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper",
-                                 "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-                                 "--replica-name", "doomed"], env=env, stderr=log)
-        try:
-            headers = {"x-api-key": secret}
-            started = time.monotonic()
-            while True:
-                try:
-                    doomed, ready = await RawPeer.open(f"ws://127.0.0.1:{port}/v1/stream", additional_headers=headers)
-                    break
-                except OSError:
-                    assert time.monotonic() - started < 90 and proc.poll() is None, "server did not start"
-                    await asyncio.sleep(0.3)
-            session = ready["session_id"]
-            await doomed.send({"type": "text", "context_id": "a", "text": FIRST})
-            await doomed.send({"type": "end", "context_id": "a"})
-            await doomed.until("done", "a")
-            await eventually(lambda: storage.holds.pending(session) == 0, 10, "the spoken phrase was not settled")
+    with serve_child(tmp_path, "--replica-name", "doomed", env={"VOICEWIRE_LEASE_TTL_S": "1.5"}) as child:
+        doomed, ready = await child.open(additional_headers={"x-api-key": secret})
+        session = ready["session_id"]
+        await doomed.send({"type": "text", "context_id": "a", "text": FIRST})
+        await doomed.send({"type": "end", "context_id": "a"})
+        await doomed.until("done", "a")
+        await eventually(lambda: storage.holds.pending(session) == 0, 10, "the spoken phrase was not settled")
 
-            await doomed.send({"type": "text", "context_id": "b", "text": REST})
-            await eventually(lambda: storage.keys.get(key.id).credits == 10_000 - len(FIRST) - len(REST), 10,
-                             "the second text was not charged")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            pending = storage.holds.pending(session)
-            assert pending is not None and 0 < pending <= len(REST), pending   # killed mid-turn
-            charged_before = storage.keys.get(key.id)
-            assert charged_before.credits == 10_000 - len(FIRST) - len(REST)
+        await doomed.send({"type": "text", "context_id": "b", "text": REST})
+        await eventually(lambda: storage.keys.get(key.id).credits == 10_000 - len(FIRST) - len(REST), 10,
+                         "the second text was not charged")
+        child.process.send_signal(signal.SIGKILL)
+        child.process.wait(10)
+        pending = storage.holds.pending(session)
+        assert pending is not None and 0 < pending <= len(REST), pending   # killed mid-turn
+        charged_before = storage.keys.get(key.id)
+        assert charged_before.credits == 10_000 - len(FIRST) - len(REST)
 
-            await eventually(lambda: storage.holds.pending(session) is None, 1.5 + 5,
-                             "the survivor did not sweep the dead replica's hold")
-            after = storage.keys.get(key.id)
-            assert after.credits == charged_before.credits + pending           # exactly the unspoken text back
-            assert after.characters_used == len(FIRST) + len(REST) - pending   # the spoken text stays charged
-            [day] = storage.usage.daily(key.id)
-            assert (day.charged, day.refunded) == (len(FIRST) + len(REST), pending)
-            await doomed.close()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.seek(0)
-            print(log.read())  # shown by pytest only when the test fails
+        await eventually(lambda: storage.holds.pending(session) is None, 1.5 + 5,
+                         "the survivor did not sweep the dead replica's hold")
+        after = storage.keys.get(key.id)
+        assert after.credits == charged_before.credits + pending           # exactly the unspoken text back
+        assert after.characters_used == len(FIRST) + len(REST) - pending   # the spoken text stays charged
+        [day] = storage.usage.daily(key.id)
+        assert (day.charged, day.refunded) == (len(FIRST) + len(REST), pending)
+        await doomed.close()

@@ -4,11 +4,7 @@ with contexts in flight. Each may end its own session or context, never another 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
@@ -17,7 +13,7 @@ import websockets
 
 from stream.engines.base import SynthesisRequest
 from stream.engines.piper.engine import PiperEngine
-from tests.conftest import free_port
+from tests.serve_child import serve_child
 from tests.wire import RawPeer
 
 LONG = ("The first sentence of a long answer keeps the engine busy for a while. " * 6).strip()
@@ -133,62 +129,43 @@ async def test_hung_engine_call_fails_its_context_and_keeps_the_pool_serving(mak
     faulty_engine.release.set()  # let the stuck thread return, so the server stops promptly
 
 
-async def test_sigterm_sends_final_messages_and_exits_in_bounded_time():
+async def test_sigterm_sends_final_messages_and_exits_in_bounded_time(tmp_path):
     """With `--drain-timeout 0` no turn gets to finish: every open context is cancelled at once
     (test_replica covers the drain that lets turns finish)."""
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host",
-                                 "127.0.0.1", "--port", str(port), "--data-dir", data, "--drain-timeout", "0"],
-                                env={**os.environ, "VOICEWIRE_LOG_LEVEL": "info"}, stderr=log)
-        try:
-            url = f"ws://127.0.0.1:{port}/v1/stream"
-            deadline = time.monotonic() + 90
+    with serve_child(tmp_path, "--drain-timeout", "0", env={"VOICEWIRE_LOG_LEVEL": "info"}) as child:
+        peers = [(await child.open())[0], (await RawPeer.open(child.ws_url))[0]]
+        sent = {"speaking": LONG, "open": "Still typing this one", "queued": "Queued behind the others."}
+        for peer in peers:
+            for cid, body in sent.items():
+                await peer.send({"type": "text", "context_id": cid, "text": body})
+            await peer.send({"type": "end", "context_id": "queued"})
+            await peer.until("audio", "speaking")
+
+        async def final_messages(peer: RawPeer) -> None:
+            finals: dict[str, dict] = {}
             while True:
-                try:
-                    peers = [(await RawPeer.open(url))[0] for _ in range(2)]
+                msg = await peer.recv(timeout=15)
+                if msg["type"] == "cancelled":
+                    finals[msg["context_id"]] = msg
+                elif msg["type"] == "error":
                     break
-                except OSError:
-                    assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                    await asyncio.sleep(0.3)
-            sent = {"speaking": LONG, "open": "Still typing this one", "queued": "Queued behind the others."}
-            for peer in peers:
-                for cid, body in sent.items():
-                    await peer.send({"type": "text", "context_id": cid, "text": body})
-                await peer.send({"type": "end", "context_id": "queued"})
-                await peer.until("audio", "speaking")
+            assert (msg["code"], msg["fatal"]) == ("shutting_down", True)
+            assert set(finals) == set(sent)
+            for cid, final in finals.items():
+                assert final["text_spoken"] + final["text_remaining"] == sent[cid]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await peer.recv()
+            assert closed.value.rcvd.code == 1001
 
-            async def final_messages(peer: RawPeer) -> None:
-                finals: dict[str, dict] = {}
-                while True:
-                    msg = await peer.recv(timeout=15)
-                    if msg["type"] == "cancelled":
-                        finals[msg["context_id"]] = msg
-                    elif msg["type"] == "error":
-                        break
-                assert (msg["code"], msg["fatal"]) == ("shutting_down", True)
-                assert set(finals) == set(sent)
-                for cid, final in finals.items():
-                    assert final["text_spoken"] + final["text_remaining"] == sent[cid]
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await peer.recv()
-                assert closed.value.rcvd.code == 1001
-
-            # Both clients read at once: the server's exit is bounded, so a client that is not
-            # reading while it stops may lose what was still buffered for it.
-            reading = asyncio.gather(*(final_messages(peer) for peer in peers))
-            proc.send_signal(signal.SIGTERM)
-            stopped = time.monotonic()
-            await reading
-            # uvicorn re-raises the captured SIGTERM once it has shut down cleanly.
-            assert proc.wait(20) in (0, -signal.SIGTERM)
-            assert time.monotonic() - stopped < 20
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.seek(0)
-            print(log.read())  # shown by pytest only when the test fails
+        # Both clients read at once: the server's exit is bounded, so a client that is not
+        # reading while it stops may lose what was still buffered for it.
+        reading = asyncio.gather(*(final_messages(peer) for peer in peers))
+        child.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        await reading
+        # uvicorn re-raises the captured SIGTERM once it has shut down cleanly.
+        assert child.process.wait(20) in (0, -signal.SIGTERM)
+        assert time.monotonic() - stopped < 20
 
 
 async def test_idle_clock_restarts_when_a_slow_context_finishes(make_server, faulty_engine):

@@ -11,8 +11,6 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -25,7 +23,7 @@ from stream.engines.base import SynthesisRequest
 from stream.engines.piper.engine import PiperEngine
 from stream.server import runtime as runtime_module
 from stream.storage import LEASE_TTL_S, Storage, StorageUnavailable
-from tests.conftest import free_port
+from tests.serve_child import serve_child
 from tests.wire import RawPeer
 
 SPEECH = "/v1/audio/speech"
@@ -294,44 +292,26 @@ async def test_a_killed_replica_stops_counting_against_the_key_within_the_lease_
     dead one's lease expires."""
     secret = "replica-test-static-key"
     survivor = make_server(api_keys=(secret,), max_sessions_per_key=1, replica="survivor")
-    port = free_port()
-    env = {**os.environ, "VOICEWIRE_API_KEYS": secret, "VOICEWIRE_MAX_SESSIONS_PER_KEY": "1"}
-    with open(tmp_path / "doomed.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper",
-                                 "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-                                 "--replica-name", "doomed"], env=env, stderr=log)
-        try:
-            headers = {"x-api-key": secret}
-            started = time.monotonic()
-            while True:
-                try:
-                    doomed, ready = await RawPeer.open(f"ws://127.0.0.1:{port}/v1/stream", additional_headers=headers)
-                    break
-                except OSError:
-                    assert time.monotonic() - started < 90 and proc.poll() is None, "server did not start"
-                    await asyncio.sleep(0.3)
-            assert ready["replica"] == "doomed"
-            error, _ = await refusal(survivor.ws_url, additional_headers=headers)
-            assert error["code"] == "rate_limited"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            killed = time.monotonic()
-            while True:
-                peer, first = await RawPeer.open(survivor.ws_url, additional_headers=headers)
-                await peer.close()
-                if first["type"] == "ready":
-                    break
-                assert first["code"] == "rate_limited"   # refused while the dead replica's lease lives
-                assert time.monotonic() - killed < LEASE_TTL_S + 5, "the killed replica's lease outlived its TTL"
-                await asyncio.sleep(0.25)
-            assert first["replica"] == "survivor"
-            await doomed.close()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.seek(0)
-            print(log.read())  # shown by pytest only when the test fails
+    env = {"VOICEWIRE_API_KEYS": secret, "VOICEWIRE_MAX_SESSIONS_PER_KEY": "1"}
+    headers = {"x-api-key": secret}
+    with serve_child(tmp_path, "--replica-name", "doomed", env=env) as child:
+        doomed, ready = await child.open(additional_headers=headers)
+        assert ready["replica"] == "doomed"
+        error, _ = await refusal(survivor.ws_url, additional_headers=headers)
+        assert error["code"] == "rate_limited"
+        child.process.send_signal(signal.SIGKILL)
+        child.process.wait(10)
+        killed = time.monotonic()
+        while True:
+            peer, first = await RawPeer.open(survivor.ws_url, additional_headers=headers)
+            await peer.close()
+            if first["type"] == "ready":
+                break
+            assert first["code"] == "rate_limited"   # refused while the dead replica's lease lives
+            assert time.monotonic() - killed < LEASE_TTL_S + 5, "the killed replica's lease outlived its TTL"
+            await asyncio.sleep(0.25)
+        assert first["replica"] == "survivor"
+        await doomed.close()
 
 
 async def test_replicas_on_postgresql_share_the_key_limit_and_ride_out_an_outage(make_server, postgres_server,
@@ -384,45 +364,25 @@ async def test_replicas_on_postgresql_share_the_key_limit_and_ride_out_an_outage
 async def test_sigterm_drains_voicewire_serve_the_open_turn_finishes_before_shutting_down(tmp_path):
     """The wiring, end to end: SIGTERM to `voicewire serve` starts the drain, so a turn in progress
     ends with `done` and all its audio, not `cancelled`, and only then comes `shutting_down`."""
-    port = free_port()
-    with open(tmp_path / "server.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream.server.cli", "serve", "--engine", "piper", "--host",
-                                 "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-                                 "--drain-timeout", "120", "--replica-name", "draining-one"],
-                                stderr=log)
-        try:
-            started = time.monotonic()
-            while True:
-                try:
-                    peer, ready = await RawPeer.open(f"ws://127.0.0.1:{port}/v1/stream")
-                    break
-                except OSError:
-                    assert time.monotonic() - started < 90 and proc.poll() is None, "server did not start"
-                    await asyncio.sleep(0.3)
-            first, rest = "A turn that is speaking when the server is told to stop. ", "Its last words come after."
-            await peer.send({"type": "text", "context_id": "turn", "text": first})
-            await peer.until("audio", "turn")
-            proc.send_signal(signal.SIGTERM)
-            while True:   # the listener closes when the drain starts; the open turn is not cancelled
-                try:
-                    async with websockets.connect(f"ws://127.0.0.1:{port}/v1/stream", open_timeout=5):
-                        pass
-                except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError):
-                    break
-                await asyncio.sleep(0.1)
-            await peer.send({"type": "text", "context_id": "turn", "text": rest})
-            await peer.send({"type": "end", "context_id": "turn"})
-            done, seen = await peer.until("done", "turn", timeout=120)
-            assert [m for m in seen if m["type"] in ("cancelled", "error")] == []
-            assert done["characters"] == len(first + rest)
-            msg, _ = await peer.until("error")
-            assert (msg["code"], msg["fatal"]) == ("shutting_down", True)
-            assert proc.wait(60) in (0, -signal.SIGTERM)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.seek(0)
-            lines = log.read()
-            print(lines)  # shown by pytest only when the test fails
-    assert "[draining-one]" in lines
+    with serve_child(tmp_path, "--drain-timeout", "120", "--replica-name", "draining-one") as child:
+        peer, ready = await child.open()
+        first, rest = "A turn that is speaking when the server is told to stop. ", "Its last words come after."
+        await peer.send({"type": "text", "context_id": "turn", "text": first})
+        await peer.until("audio", "turn")
+        child.process.send_signal(signal.SIGTERM)
+        while True:   # the listener closes when the drain starts; the open turn is not cancelled
+            try:
+                async with websockets.connect(child.ws_url, open_timeout=5):
+                    pass
+            except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError):
+                break
+            await asyncio.sleep(0.1)
+        await peer.send({"type": "text", "context_id": "turn", "text": rest})
+        await peer.send({"type": "end", "context_id": "turn"})
+        done, seen = await peer.until("done", "turn", timeout=120)
+        assert [m for m in seen if m["type"] in ("cancelled", "error")] == []
+        assert done["characters"] == len(first + rest)
+        msg, _ = await peer.until("error")
+        assert (msg["code"], msg["fatal"]) == ("shutting_down", True)
+        assert child.process.wait(60) in (0, -signal.SIGTERM)
+    assert "[draining-one]" in child.log
