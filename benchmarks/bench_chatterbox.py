@@ -13,18 +13,27 @@ The checkpoint's built-in voice, which both sides use, is 10 s long by default (
 real reference clips are about that long, and every streamed flush re-runs S3Gen's flow over the
 whole prompt (516 mel frames for 10 s against 116 for a 2 s clip), so a short voice flatters it.
 
+`--fast-path` instead compares the engine's T3 fast path (`StreamTuning(static_decode=True)`: the
+static-cache step, the voice-prefix KV, read-back one step behind) with today's dynamic-cache loop
+(`static_decode=False`, `sampling.llama_tokens`) on the same loaded weights, phrase, seed and token
+budget: time to the first chunk, and ms per token of the T3 token iterator alone, pair by pair with
+the order swapped every pair. Both sides draw with the package sampler, so their tokens must be equal
+for a seed; the benchmark asserts it (otherwise the comparison would not be like for like).
+
     python -m benchmarks.bench_chatterbox [--reduced] [--tokens N] [--reps 3] [--device cpu]
-                                          [--voice-seconds 10] [--json F]
+                                          [--voice-seconds 10] [--fast-path] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -45,6 +54,7 @@ PHRASE = "Sure, I can help with that, the museum opens at nine thirty on weekday
 SPEECH_TOKENS_PER_S = 25     # S3 speech tokens per second of audio
 CHARS_PER_S = 14.0           # conversational English, about 150 words a minute
 VOICE_SECONDS = 10.0         # a typical reference clip
+FAST_PATH_JSON = "benchmarks/results/chatterbox-fast-path-cpu.json"
 
 
 def natural_tokens(text: str) -> int:
@@ -137,6 +147,106 @@ def flush_cost(voice_seconds: tuple[float, ...], reps: int, device: str, cfm_ste
                         "flow_ms": round(1000 * statistics.median(times[s]), 1)} for s in voice_seconds}
 
 
+def first_chunk(engine: ChatterboxEngine, seed: int) -> float:
+    """Seconds to the first streamed chunk of the phrase; the rest of the phrase is not synthesized."""
+    request = SynthesisRequest(text=PHRASE, voice=engine.default_voice(), generation=GenerationSettings(seed=seed),
+                               first_in_context=True)
+    start = time.perf_counter()
+    chunks = engine.synthesize(request, threading.Event())
+    next(chunks)
+    elapsed = time.perf_counter() - start
+    chunks.close()
+    return elapsed
+
+
+def t3_loop(engine: ChatterboxEngine, seed: int, tokens: int) -> tuple[dict, list[int]]:
+    """The engine's T3 token iterator run to exhaustion for `tokens` new tokens, no flushes: seconds
+    to the first token (prefill), total seconds, ms per token, and the tokens."""
+    request = SynthesisRequest(text=PHRASE, voice=engine.default_voice(), generation=GenerationSettings(seed=seed),
+                               first_in_context=True)
+    token_gen, _ = engine._generators(seed)
+    start = time.perf_counter()
+    first = None
+    drawn = []
+    for token in engine.speech_tokens(request, threading.Event(), generator=token_gen, max_new_tokens=tokens):
+        first = first if first is not None else time.perf_counter() - start
+        drawn.append(token)
+    total = time.perf_counter() - start
+    return {"first_token_s": first or 0.0, "t3_s": total, "tokens": len(drawn),
+            "ms_per_token": 1000 * total / max(1, len(drawn))}, drawn
+
+
+def uptime() -> str:
+    """`uptime`'s line (load averages), or the 1-minute load average where the command is missing."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"load average: {os.getloadavg()[0]:.2f}"
+
+
+def fast_path(engine: ChatterboxEngine, spec: EngineSpec, args: argparse.Namespace) -> dict:
+    """Fast path vs today's loop on one loaded engine, alternating pair by pair (see the module docstring)."""
+    base = engine.tuning
+    sides = {"fast": dataclasses.replace(base, static_decode=True), "loop": dataclasses.replace(base, static_decode=False)}
+    for tuning in sides.values():              # warm each side's path (the voice-prefix KV included)
+        engine.tuning = tuning
+        t3_loop(engine, seed=0, tokens=4)
+    uptime_before = uptime()
+    pairs = []
+    for i in range(args.reps):
+        seed = 7 + i
+        order = ("fast", "loop") if i % 2 == 0 else ("loop", "fast")
+        pair: dict = {"seed": seed, "order": list(order)}
+        for name in order:
+            engine.tuning = sides[name]
+            pair[name] = {"first_chunk_s": first_chunk(engine, seed)}
+        drawn = {}
+        for name in order:
+            engine.tuning = sides[name]
+            t3, drawn[name] = t3_loop(engine, seed, args.tokens)
+            pair[name].update(t3)
+        if drawn["fast"] != drawn["loop"]:
+            raise AssertionError(f"pair {i} (seed {seed}): the fast path's tokens differ from the loop's, "
+                                 "so the comparison is not like for like")
+        pair["tokens_equal"] = True
+        pair["ratio_first_chunk"] = pair["fast"]["first_chunk_s"] / pair["loop"]["first_chunk_s"]
+        pair["ratio_ms_per_token"] = pair["fast"]["ms_per_token"] / pair["loop"]["ms_per_token"]
+        pairs.append(pair)
+    engine.tuning = base
+    uptime_after = uptime()
+
+    def side(name: str) -> dict:
+        runs = [p[name] for p in pairs]
+        return {"first_chunk_ms": round(1000 * statistics.median(r["first_chunk_s"] for r in runs), 1),
+                "first_chunk_ms_each": [round(1000 * r["first_chunk_s"], 1) for r in runs],
+                "first_token_ms": round(1000 * statistics.median(r["first_token_s"] for r in runs), 1),
+                "ms_per_token": round(statistics.median(r["ms_per_token"] for r in runs), 2),
+                "ms_per_token_each": [round(r["ms_per_token"], 2) for r in runs]}
+
+    return {
+        "label": spec.label,
+        "timing_only": True,
+        "comparison": "fast path (static_decode=True) vs today's loop (static_decode=False), serial engine path",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "uptime": {"before": uptime_before, "after": uptime_after},
+        "torch": torch.__version__,
+        "phrase": PHRASE,
+        "tokens": args.tokens,
+        "reps": args.reps,
+        "voice_seconds": args.voice_seconds,
+        "sampler": engine.settings.sampler,
+        "watermark": engine.watermark,
+        "first_chunk_tokens": base.first_chunk_tokens,
+        "tokens_equal": all(p["tokens_equal"] for p in pairs),
+        "fast": side("fast"),
+        "loop": side("loop"),
+        "ratio_first_chunk_median": round(statistics.median(p["ratio_first_chunk"] for p in pairs), 3),
+        "ratio_ms_per_token_median": round(statistics.median(p["ratio_ms_per_token"] for p in pairs), 3),
+        "pairs": pairs,
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reduced", action="store_true", help="2-layer T3 (tests' reduced_t3) instead of full size")
@@ -150,12 +260,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"length of the checkpoint's built-in voice, used by both sides (default {VOICE_SECONDS:g})")
     parser.add_argument("--flush-cost", action="store_true",
                         help="only time the first flush's flow pass for a 2 s and a 10 s voice (S3Gen alone)")
+    parser.add_argument("--fast-path", action="store_true",
+                        help="only the T3 fast path (static_decode) vs today's loop: first chunk and ms/token "
+                             f"(report also written to {FAST_PATH_JSON} unless --json)")
     parser.add_argument("--json", help="also write the report here")
     return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.flush_cost:
         load_start = os.getloadavg()[0]
         report = {"label": "CPU, random weights, timing-only" if args.device == "cpu" else "random weights, timing-only",
@@ -183,6 +296,11 @@ def main() -> None:
     with _t3_size(spec):
         engine.load()
     engine.warmup()
+    if args.fast_path:
+        text = json.dumps(fast_path(engine, spec, args), indent=2)
+        print(text)
+        Path(args.json or FAST_PATH_JSON).write_text(text + "\n")
+        return
     package = _package_generate(spec)   # warmed up inside
     load_at_start = os.getloadavg()[0]
 
