@@ -9,9 +9,19 @@ from __future__ import annotations
 import copy
 import functools
 
+import pytest
 import torch
 
 from stream.engines.chatterbox.decoding import SPEECH_VOCAB, PhraseDecoder
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test: batched and unbatched float sums then round alike."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @functools.cache

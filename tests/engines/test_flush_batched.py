@@ -16,23 +16,15 @@ import torch  # noqa: E402
 
 from stream.engines.chatterbox import batched_flush  # noqa: E402
 from stream.engines.chatterbox.batched_flush import flush_many  # noqa: E402
-from tests.engines.s3gen_fixtures import decoder, random_s3gen, random_tokens  # noqa: E402
+from tests.engines.s3gen_fixtures import decoder, one_torch_thread, random_s3gen, random_tokens  # noqa: E402, F401
 
-pytestmark = pytest.mark.chatterbox
+pytestmark = [pytest.mark.chatterbox, pytest.mark.usefixtures("one_torch_thread")]
 
 # (seed, prompt tokens, CFM steps, speed, tokens before the first flush, tokens added before the second)
 SPECS = [(1, 4, 2, 1.0, 9, 5), (2, 6, 2, 1.25, 10, 3), (3, 4, 2, 0.8, 6, 0), (4, 4, 3, 1.0, 9, 3)]
 FINAL_FIRST = {2}          # decoder 2 ends with the first flush
 FINAL_SECOND = {0}         # decoder 0 ends with the second; 1 and 3 stay open
 # Decoders 0 and 3 (CFM steps 2 and 3: two flow batches) share their first HiFT call's shape: one HiFT batch.
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _decoders(s3gen):

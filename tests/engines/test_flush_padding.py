@@ -25,17 +25,9 @@ from stream.engines.chatterbox.decoding import (  # noqa: E402
     run_vocoder,
 )
 from stream.engines.chatterbox.loading import cast_s3gen  # noqa: E402
-from tests.engines.s3gen_fixtures import decoder, random_s3gen, random_tokens  # noqa: E402
+from tests.engines.s3gen_fixtures import decoder, one_torch_thread, random_s3gen, random_tokens  # noqa: E402, F401
 
-pytestmark = pytest.mark.chatterbox
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.chatterbox, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def test_buckets_are_multiples_of_the_bucket_size():
