@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 from stream.engines.chatterbox.batched_graphs import bucket_for, check_buckets, default_buckets  # noqa: E402
 from stream.engines.chatterbox.batched_t3 import T3Batch  # noqa: E402
-from tests.engines.test_batched_t3 import POSITIONS, ROWS, _prefix, _settings, _text, t3s  # noqa: E402, F401
+from tests.engines.test_batched_t3 import POSITIONS, ROWS, _prefix, _settings, _text, _two_open_groups, t3s  # noqa: E402, F401
 from tests.engines.test_chatterbox_static_decode import _NoHostSync  # noqa: E402
 
 pytestmark = pytest.mark.chatterbox
@@ -66,14 +66,9 @@ def test_inert_padding_rows_change_no_real_row(t3s):  # noqa: F811
 
 
 def test_padded_step_performs_no_host_sync(t3s):  # noqa: F811
-    t3, voices = t3s[0][torch.float32], t3s[1]
-    batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32, buckets=BUCKETS,
-                    cuda_graphs=True)      # off CUDA: the same padded step, eager
-    with_cfg = batch.open(_prefix(t3, voices[0], 0.5, _text(t3, 1, 10), cfg=True), _settings(0.5), seed=1)
-    without = batch.open(_prefix(t3, voices[1], 0.5, _text(t3, 2, 12), cfg=False),
-                         _settings(0.0, temperature=0.0), seed=2)
-    for group in (with_cfg, without):
-        batch.prefill(group, 0, batch.prefix_length(group))
+    batch = T3Batch(t3s[0][torch.float32], rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32,
+                    buckets=BUCKETS, cuda_graphs=True)      # off CUDA: the same padded step, eager
+    with_cfg, without = _two_open_groups(batch, t3s)
     guard = _NoHostSync()
     with guard:
         assert batch.step([with_cfg, without]).shape == (2,)     # 3 rows padded to 4

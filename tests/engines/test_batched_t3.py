@@ -66,6 +66,17 @@ def _settings(cfg_weight: float = 0.5, max_new_tokens: int = 12, **kw) -> RowSet
     return RowSettings(cfg_weight=cfg_weight, max_new_tokens=max_new_tokens, **values)
 
 
+def _two_open_groups(batch: T3Batch, t3s) -> tuple[int, int]:
+    """A CFG group and a greedy one without CFG, their prefixes prefilled: mixed rows for one step."""
+    t3, voices = batch.t3, t3s[1]
+    with_cfg = batch.open(_prefix(t3, voices[0], 0.5, _text(t3, 1, 10), cfg=True), _settings(0.5), seed=1)
+    without = batch.open(_prefix(t3, voices[1], 0.5, _text(t3, 2, 12), cfg=False),
+                         _settings(0.0, temperature=0.0), seed=2)
+    for group in (with_cfg, without):
+        batch.prefill(group, 0, batch.prefix_length(group))
+    return with_cfg, without
+
+
 def test_batched_forward_gives_the_static_cache_logits(t3s):
     """One CFG group alone, its prefix in two chunks: logits equal the package's layers on HF's StaticCache
     at every step, the same tokens fed to both."""
@@ -230,14 +241,8 @@ def test_a_cached_voice_prefix_gives_the_full_prefills_tokens(t3s):
 
 
 def test_step_performs_no_host_sync(t3s):
-    t3 = t3s[0][torch.float32]
-    voices = t3s[1]
-    batch = T3Batch(t3, rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32)
-    with_cfg = batch.open(_prefix(t3, voices[0], 0.5, _text(t3, 1, 10), cfg=True), _settings(0.5), seed=1)
-    without = batch.open(_prefix(t3, voices[1], 0.5, _text(t3, 2, 12), cfg=False),
-                         _settings(0.0, temperature=0.0), seed=2)
-    for group in (with_cfg, without):
-        batch.prefill(group, 0, batch.prefix_length(group))
+    batch = T3Batch(t3s[0][torch.float32], rows=ROWS, max_positions=POSITIONS, device="cpu", dtype=torch.float32)
+    with_cfg, without = _two_open_groups(batch, t3s)
     guard = _NoHostSync()
     with guard:
         batch.step([with_cfg, without])

@@ -53,14 +53,17 @@ def _tokens(loop, t3, prefix, text, params, seed):
     return list(loop(t3, prefix, text, params, torch.Generator().manual_seed(seed), threading.Event()))
 
 
+def assert_static_gives_dynamic_tokens(dynamic_loop, static_loop, inputs, params: SamplingParams) -> None:
+    """For two seeds the static-cache loop yields the dynamic loop's tokens, all `max_new_tokens` of them."""
+    for seed in (1, 2):
+        dynamic = _tokens(dynamic_loop, *inputs, params, seed)
+        static = _tokens(static_loop, *inputs, params, seed)
+        assert static == dynamic and len(static) == params.max_new_tokens
+
+
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_static_cache_decode_gives_the_dynamic_loops_tokens(t3_and_inputs, name):
-    t3, prefix, text = t3_and_inputs
-    params = SETTINGS[name]
-    for seed in (1, 2):
-        dynamic = _tokens(llama_tokens, t3, prefix, text, params, seed)
-        static = _tokens(llama_tokens_static, t3, prefix, text, params, seed)
-        assert static == dynamic and len(static) == params.max_new_tokens
+    assert_static_gives_dynamic_tokens(llama_tokens, llama_tokens_static, t3_and_inputs, SETTINGS[name])
 
 
 class _NoHostSync(TorchDispatchMode):

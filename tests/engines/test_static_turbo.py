@@ -22,7 +22,7 @@ from stream.engines.chatterbox.static_turbo import (  # noqa: E402
     turbo_tokens_static,
 )
 from tests.chatterbox_checkpoint import reduced_t3  # noqa: E402
-from tests.engines.test_chatterbox_static_decode import _NoHostSync  # noqa: E402
+from tests.engines.test_chatterbox_static_decode import _NoHostSync, assert_static_gives_dynamic_tokens  # noqa: E402
 
 pytestmark = pytest.mark.chatterbox
 
@@ -59,18 +59,9 @@ def turbo_and_inputs():
     return t3, prefix, text
 
 
-def _tokens(loop, t3, prefix, text, params, seed):
-    return list(loop(t3, prefix, text, params, torch.Generator().manual_seed(seed), threading.Event()))
-
-
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_static_turbo_gives_the_dynamic_loops_tokens(turbo_and_inputs, name):
-    t3, prefix, text = turbo_and_inputs
-    params = SETTINGS[name]
-    for seed in (1, 2):
-        dynamic = _tokens(turbo_tokens, t3, prefix, text, params, seed)
-        static = _tokens(turbo_tokens_static, t3, prefix, text, params, seed)
-        assert static == dynamic and len(static) == params.max_new_tokens
+    assert_static_gives_dynamic_tokens(turbo_tokens, turbo_tokens_static, turbo_and_inputs, SETTINGS[name])
 
 
 def test_static_turbo_step_performs_no_host_sync(turbo_and_inputs):
