@@ -24,7 +24,7 @@ from . import options
 from .corpus import Reply, select
 from .engines import EngineSpec
 from .measure import buffer_label, summarize
-from .report import REPORT_VERSION, gap_stats, machine, now_utc, plot_concurrency, to_plain, write_json
+from .report import gap_stats, machine, now_utc, plot_concurrency, to_plain, write_json
 from .scenario import Pacing, TurnRecord, schedule, stream_turn
 from .server import CpuMonitor, ServerProcess
 from .tables import concurrency_markdown
@@ -196,15 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
     with ServerProcess(spec, workers=args.workers) as server:
         levels, turns = asyncio.run(sweep(server, spec, args))
     report = to_plain(
-        {
-            "scenario": "concurrency",
-            "version": REPORT_VERSION,
-            "started": started,
-            "finished": now_utc(),
-            "machine": env,
-            "engine": {"spec": spec, "label": spec.label, "timing_only": spec.timing_only},
-            "pacing": options.pacing(args),
-            "buffers_ms": [round(b * 1000) for b in options.buffers(args)],
+        options.report_head("concurrency", started, env, spec, args)
+        | {
             "settings": {
                 "turns_per_session": args.turns,
                 "stagger_ms": args.stagger_ms,

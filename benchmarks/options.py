@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .engines import EngineSpec, build_checkpoint
-from .report import RESULTS
+from .report import REPORT_VERSION, RESULTS, now_utc
 from .scenario import Pacing
 
 CHECKPOINTS = RESULTS / "tmp"  # git-ignored: random weights are rebuilt, never committed
@@ -68,6 +68,21 @@ def pacing(args: argparse.Namespace) -> Pacing:
 
 def buffers(args: argparse.Namespace) -> tuple[float, ...]:
     return tuple(float(ms) / 1000 for ms in args.buffers_ms.split(",") if ms.strip())
+
+
+def report_head(scenario: str, started: str, env: dict, spec: EngineSpec, args: argparse.Namespace) -> dict:
+    """The fields a load scenario's report opens with (run, machine, engine, pacing, buffers), the same in
+    every scenario so that their JSON files compare field by field."""
+    return {
+        "scenario": scenario,
+        "version": REPORT_VERSION,
+        "started": started,
+        "finished": now_utc(),
+        "machine": env,
+        "engine": {"spec": spec, "label": spec.label, "timing_only": spec.timing_only},
+        "pacing": pacing(args),
+        "buffers_ms": [round(b * 1000) for b in buffers(args)],
+    }
 
 
 def kinds(args: argparse.Namespace) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from .concurrency import capacity, level, level_summary, passes, session_levels
 from .corpus import select
 from .engines import EngineSpec
 from .measure import buffer_label
-from .report import REPORT_VERSION, machine, now_utc, pairwise, to_plain, write_json
+from .report import machine, now_utc, pairwise, to_plain, write_json
 from .scenario import TurnRecord
 from .server import CpuMonitor, ServerProcess, free_port
 
@@ -172,15 +172,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         levels, turns = asyncio.run(compare(urls, spec, args))
         sweep = [] if args.skip_sweep else asyncio.run(proxy_capacity(replica.ws_url, replica.pid, spec, args))
     buffer = buffer_label(args.capacity_buffer_ms / 1000)
-    report = to_plain({
-        "scenario": "proxy_hop",
-        "version": REPORT_VERSION,
-        "started": started,
-        "finished": now_utc(),
-        "machine": env,
-        "engine": {"spec": spec, "label": spec.label, "timing_only": spec.timing_only},
-        "pacing": options.pacing(args),
-        "buffers_ms": [round(b * 1000) for b in options.buffers(args)],
+    report = to_plain(options.report_head("proxy_hop", started, env, spec, args) | {
         "settings": {"rounds": args.rounds, "turns_per_session": args.turns, "stagger_ms": args.stagger_ms,
                      "think_ms": args.think_ms, "workers": args.workers, "num_cpus": args.num_cpus},
         "levels": levels,
