@@ -25,12 +25,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass
-class ServerHandle:
-    runtime: Runtime
+class LocalUrls:
+    """The websocket and HTTP URLs of a server listening on 127.0.0.1:`port`."""
+
     port: int
-    server: uvicorn.Server
-    thread: threading.Thread
 
     @property
     def ws_url(self) -> str:
@@ -39,6 +37,14 @@ class ServerHandle:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class ServerHandle(LocalUrls):
+    runtime: Runtime
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -14,19 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import LocalUrls, free_port
 from tests.wire import RawPeer
 
 
 @dataclass
-class ServeChild:
+class ServeChild(LocalUrls):
     process: subprocess.Popen
     port: int
     log: str = ""   # its stderr, once it has ended
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/stream"
 
     async def open(self, timeout_s: float = 90, **kwargs) -> tuple[RawPeer, dict]:
         """A websocket session, once the process listens; fails if it exits or is not up in `timeout_s`."""

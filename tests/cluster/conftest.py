@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from stream.server.ray_serve import APP_NAME, DEPLOYMENT_NAME, build
-from tests.conftest import free_port
+from tests.conftest import LocalUrls, free_port
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"   # before Ray is imported: nothing leaves the machine
 try:
@@ -41,7 +41,7 @@ class Replica:
 
 
 @dataclass
-class Cluster:
+class Cluster(LocalUrls):
     port: int
     data_dir: Path
     database_url: str
@@ -52,14 +52,6 @@ class Cluster:
     @property
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key}
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/stream"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def deploy(self, **overrides) -> None:
         """(Re)deploy with the base arguments plus `overrides` and wait until it runs; a no-op when
