@@ -168,10 +168,9 @@ async def test_a_turn_still_open_at_the_deadline_is_cancelled_with_shutting_down
 
 async def test_the_per_key_limit_counts_sessions_on_every_replica_and_a_silent_replica_lets_go(make_server):
     secret = "replica-test-static-key"
-    a = make_server(api_keys=(secret,), max_sessions_per_key=2, replica="a")
-    b = make_server(api_keys=(secret,), max_sessions_per_key=2, replica="b")   # same data dir: one SQLite file
-    for srv in (a, b):
-        srv.runtime.sessions.ttl_s, srv.runtime.sessions.renew_every_s = 1.0, 0.2
+    # A short TTL from the start: the heartbeat runs from the app's start at TTL / 3.
+    a = make_server(api_keys=(secret,), max_sessions_per_key=2, replica="a", lease_ttl_s=1.0)
+    b = make_server(api_keys=(secret,), max_sessions_per_key=2, replica="b", lease_ttl_s=1.0)  # one SQLite file
     key_id = a.runtime.auth.authenticate(secret).key_id
     headers = {"x-api-key": secret}
     on_a, ready_a = await RawPeer.open(a.ws_url, additional_headers=headers)
