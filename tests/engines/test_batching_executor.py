@@ -282,3 +282,64 @@ def test_the_engine_batches_by_default_and_the_flag_selects_the_serial_pool(engi
     pool.shutdown()
     turbo = ChatterboxEngine(engine.settings, variant="chatterbox-turbo")   # not loaded: only its choice
     assert not turbo.batches and turbo.capabilities.notes["batching"].startswith("off: Turbo")
+
+
+FIVE = [dict(exaggeration=0.3, cfg_weight=0.5, temperature=0.8),
+        dict(exaggeration=1.2, cfg_weight=0.0, temperature=1.1, top_p=0.9),
+        dict(exaggeration=0.5, cfg_weight=1.0, temperature=0.6, min_p=0.1, repetition_penalty=1.5),
+        dict(exaggeration=0.7, cfg_weight=0.3, temperature=0.0),
+        dict(exaggeration=0.5, cfg_weight=0.5, temperature=1.0, top_p=0.8, repetition_penalty=1.1)]
+
+
+def test_five_different_requests_joining_in_turn_sound_exactly_as_alone_at_float64(engine):
+    """The issue's equality at a float64 engine dtype: five requests with different text, settings and
+    seed, joining one after another while the batch runs, one cancelled midway; every survivor's
+    chunks equal its run alone (float64: no float32 rounding to hide behind), and rows are reused."""
+    import torch
+
+    wide = copy.copy(engine)
+    tts = copy.deepcopy(engine.loaded.tts)
+    tts.t3.double()
+    tts.s3gen.double()
+    wide._loaded = dataclasses.replace(engine.loaded, tts=tts)
+    wide.tuning = dataclasses.replace(engine.tuning, max_new_tokens=12)
+    wide.watermark = False   # chunks then reach the sinks on the loop thread: the joins and the cancel are exact
+    voice = engine.default_voice()   # its T3 prefix in float64 too (the S3Gen reference is cast by the decoder)
+    wide._default = dataclasses.replace(voice, conditioning=dataclasses.replace(
+        voice.conditioning, t3_prefix=voice.conditioning.t3_prefix.double(), kv={}))
+    runner = T3Batch(tts.t3, rows=6, max_positions=256, device="cpu", dtype=torch.float64)
+    executor = BatchingExecutor(wide, runner, ScheduleConfig(row_budget=6))
+    try:
+        texts = [*TEXTS, "A fourth phrase here.", "And the fifth one."]
+        requests = [phrase(wide, text, seed=40 + i, **settings)
+                    for i, (text, settings) in enumerate(zip(texts, FIVE, strict=True))]
+        alone = [run_alone(executor, r) for r in requests]
+        sinks: list[Sink] = []
+        handles: list = []
+
+        def next_joins(sink: Sink) -> None:   # each request's first chunk lets the next one in
+            if len(sink.chunks) == 1 and len(sinks) < len(requests):
+                submit(len(sinks))
+            if sink is sinks[1] and len(sink.chunks) == 1:
+                handles[1].cancel()
+
+        def submit(i: int) -> None:
+            sinks.append(Sink(on_chunk=next_joins))
+            handles.append(executor.submit(requests[i], sinks[i], priority=0, deadline=None))
+
+        i = 0
+        while i < len(requests):
+            if i == len(sinks):   # the first, or the one after a request that ended before any chunk
+                submit(i)
+            sinks[i].wait()
+            i += 1
+        for i, (a, t) in enumerate(zip(alone, sinks, strict=True)):
+            assert a.error is None and t.error is None and t.finishes == 1
+            if i == 1:
+                assert len(t.chunks) < len(a.chunks)   # cancelled after its first chunk
+                continue
+            assert [len(c) for c in t.chunks] == [len(c) for c in a.chunks]
+            np.testing.assert_allclose(t.audio, a.audio, rtol=0, atol=1e-9)
+        assert executor._runner.free_rows == 6
+    finally:
+        executor.shutdown(timeout_s=60)
